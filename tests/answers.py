@@ -1,0 +1,48 @@
+"""Named answer sets shared by the tests: together they cover every value of every question."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Answers = dict[str, Any]
+
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+
+DEFAULTS: Answers = {"project_name": "Acme Payments API"}
+
+# Pairwise-style coverage: each row changes several questions away from their defaults.
+COMBINATIONS: dict[str, Answers] = {
+    "defaults": {},
+    "py311-uv-managed-bookworm-app-venv-uv-run-all-services-gitlab": {
+        "python_version": "3.11",
+        "python_source": "uv-managed",
+        "debian_release": "bookworm",
+        "venv_path": "/app/.venv",
+        "entrypoint": "uv-run",
+        "port": 8080,
+        "services": ["postgres", "redis"],
+        "ci": "gitlab",
+        "license": "Apache-2.0",
+    },
+    "py312-image-bookworm-redis-no-ci-proprietary": {
+        "python_version": "3.12",
+        "debian_release": "bookworm",
+        "venv_path": "/app/.venv",
+        "services": ["redis"],
+        "ci": "none",
+        "license": "Proprietary",
+        "project_slug": "acme-pay",
+        "package_name": "acme_pay_service",
+    },
+    "py313-uv-managed-trixie-uv-run-postgres": {
+        "python_source": "uv-managed",
+        "entrypoint": "uv-run",
+        "services": ["postgres"],
+        "port": 9000,
+    },
+}
+
+
+def answers(name: str) -> Answers:
+    """The full data for a named combination (the project name included)."""
+    return {**DEFAULTS, **COMBINATIONS[name]}

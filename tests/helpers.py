@@ -1,0 +1,34 @@
+"""Small helpers for running commands in rendered projects."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def run(*command: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure raise with its whole output, so the test report says why."""
+    result = subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"`{' '.join(map(str, command))}` exited {result.returncode} in {cwd}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def project_files(project: Path) -> set[str]:
+    """Every file of a rendered project, relative, ignoring .git and tool caches."""
+    skipped = {".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", "__pycache__"}
+    return {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and not skipped.intersection(path.relative_to(project).parts)
+    }

@@ -1,0 +1,36 @@
+"""The rendered project's own gates pass with zero edits, for every combination."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .answers import COMBINATIONS
+from .conftest import UV
+from .helpers import run
+
+pytestmark = pytest.mark.slow
+
+GATES = (
+    ("sync", ("sync", "--locked")),
+    ("ruff check", ("run", "--locked", "ruff", "check")),
+    ("ruff format", ("run", "--locked", "ruff", "format", "--check")),
+    ("mypy", ("run", "--locked", "mypy")),
+    ("pytest", ("run", "--locked", "pytest", "-p", "no:cacheprovider")),
+)
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_rendered_project_passes_its_own_gates(rendered: Callable[[str], Path], name: str) -> None:
+    project = rendered(name)
+    python_version = (project / ".python-version").read_text().strip()
+    for gate, arguments in GATES:
+        result = run(UV, *arguments, cwd=project)
+        if gate == "sync":
+            assert f"CPython {python_version}." in result.stderr + result.stdout or (
+                project / ".venv" / "bin" / f"python{python_version}"
+            ).exists(), f"{gate}: the venv is not on Python {python_version}"
+        if gate == "pytest":
+            assert " passed" in result.stdout and "failed" not in result.stdout, result.stdout
