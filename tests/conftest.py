@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from copier import run_copy
@@ -56,6 +56,30 @@ def tool_environment(settings: Path) -> dict[str, str]:
     }
 
 
+class TaskEnvironment:
+    """Set or drop variables for copier tasks: os.environ and plumbum's snapshot alike."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+        self._plumbum_env = cast("dict[str, str]", local.env)
+
+    def get(self, name: str) -> str:
+        return self._plumbum_env[name]
+
+    def set(self, name: str, value: str) -> None:
+        self._monkeypatch.setenv(name, value)
+        self._monkeypatch.setitem(self._plumbum_env, name, value)
+
+    def drop(self, name: str) -> None:
+        self._monkeypatch.delenv(name, raising=False)
+        self._monkeypatch.delitem(self._plumbum_env, name, raising=False)
+
+
+@pytest.fixture
+def task_env(monkeypatch: pytest.MonkeyPatch) -> TaskEnvironment:
+    return TaskEnvironment(monkeypatch)
+
+
 @pytest.fixture(scope="session")
 def copier_template_paths() -> list[str]:
     """Only the template's own files: never .git, .venv or caches of this checkout."""
@@ -70,9 +94,10 @@ def isolated_tools(
     settings = tmp_path_factory.mktemp("copier-settings") / "settings.yml"
     settings.write_text("{}\n")
     environment = tool_environment(settings)
+    plumbum_env = cast("dict[str, str]", local.env)
     for name, value in environment.items():
         sessionpatch.setenv(name, value)
-        sessionpatch.setitem(local.env, name, value)
+        sessionpatch.setitem(plumbum_env, name, value)
     return environment
 
 
@@ -109,17 +134,23 @@ def rendered(
 
 
 @pytest.fixture
-def render(copier_template: Path, tmp_path: Path) -> Iterator[Render]:
+def render(copier_template: Path, tmp_path: Path) -> Render:
     """Render fresh answers into a new folder under this test's tmp_path."""
     count = 0
 
     def do(**data: Any) -> Path:
         nonlocal count
         count += 1
-        return render_into(copier_template, tmp_path / f"service-{count}", {**answers("defaults"), **data})
+        return render_into(
+            copier_template, tmp_path / f"service-{count}", {**answers("defaults"), **data}
+        )
 
-    yield do
+    return do
 
 
 def pytest_report_header() -> list[str]:
-    return [f"uv: {UV}", f"pythons: {', '.join(sorted(INTERPRETERS))}", f"wanted: {', '.join(PYTHON_VERSIONS)}"]
+    return [
+        f"uv: {UV}",
+        f"pythons: {', '.join(sorted(INTERPRETERS))}",
+        f"wanted: {', '.join(PYTHON_VERSIONS)}",
+    ]

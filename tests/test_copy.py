@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import yaml
 from copier.errors import CopierError
 
 from .answers import COMBINATIONS, answers
-from .conftest import UV, Render
+from .conftest import REPO_ROOT, UV, Render, TaskEnvironment
 from .helpers import project_files, run
 
 COMMON_FILES = {
@@ -36,7 +37,14 @@ COMMON_FILES = {
     "tests/test_healthcheck.py",
     "tests/test_settings.py",
 }
-PACKAGE_MODULES = {"__init__.py", "__main__.py", "app.py", "checks.py", "healthcheck.py", "settings.py"}
+PACKAGE_MODULES = {
+    "__init__.py",
+    "__main__.py",
+    "app.py",
+    "checks.py",
+    "healthcheck.py",
+    "settings.py",
+}
 CI_FILES = {
     "github": {".github/workflows/ci.yml", ".github/dependabot.yml"},
     "gitlab": {".gitlab-ci.yml"},
@@ -68,7 +76,8 @@ def test_render_has_no_jinja_residue_or_blank_line_debris(
         allowed = 2 if relative.endswith(".py") else 1
         assert "\n" * (allowed + 2) not in text, f"{relative} has blank-line debris"
         if text:
-            assert text.endswith("\n") and not text.endswith("\n\n"), f"{relative}: final newline"
+            assert text.endswith("\n"), f"{relative}: no final newline"
+            assert not text.endswith("\n\n"), f"{relative}: blank lines at the end"
         assert not re.search(r"[ \t]$", text, re.MULTILINE), f"{relative}: trailing whitespace"
 
 
@@ -115,16 +124,21 @@ def test_answers_drive_versions_and_names(rendered: Callable[[str], Path]) -> No
 def test_uv_managed_python_uses_debian_slim_and_copies_the_interpreter(
     rendered: Callable[[str], Path],
 ) -> None:
-    dockerfile = (rendered("py311-uv-managed-bookworm-app-venv-uv-run-all-services-gitlab") / "Dockerfile").read_text()
+    dockerfile = (
+        rendered("py311-uv-managed-bookworm-app-venv-uv-run-all-services-gitlab") / "Dockerfile"
+    ).read_text()
     assert "ARG BASE_IMAGE=debian:bookworm-slim\n" in dockerfile
     assert "uv python install" in dockerfile
     assert "COPY --from=builder /opt/python /opt/python" in dockerfile
-    assert 'CMD ["uv", "run", "--offline", "--locked", "--no-sync", "acme-payments-api"]' in dockerfile
+    assert (
+        'CMD ["uv", "run", "--offline", "--locked", "--no-sync", "acme-payments-api"]' in dockerfile
+    )
 
 
 def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> None:
     project = rendered("defaults")
-    template_uv = yaml.safe_load((Path(__file__).parent.parent / "copier.yml").read_text())["uv_version"]["default"]
+    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    template_uv = questions["uv_version"]["default"]
     assert f"ghcr.io/astral-sh/uv:{template_uv}\n" in (project / "Dockerfile").read_text()
     assert f'UV_VERSION: "{template_uv}"' in (project / ".github/workflows/ci.yml").read_text()
     assert UV.exists()
@@ -145,15 +159,11 @@ def test_hook_makes_the_project_a_git_repository(rendered: Callable[[str], Path]
 
 
 def test_render_survives_without_uv_and_says_what_to_run(
-    render: Render, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    render: Render, task_env: TaskEnvironment, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from plumbum import local
-
-    without_uv = ":".join(
-        entry for entry in local.env["PATH"].split(":") if not (Path(entry) / "uv").exists()
-    )
-    monkeypatch.setitem(local.env, "PATH", without_uv)
-    monkeypatch.delitem(local.env, "UV", raising=False)
+    path = task_env.get("PATH").split(os.pathsep)
+    task_env.set("PATH", os.pathsep.join(entry for entry in path if not Path(entry, "uv").exists()))
+    task_env.drop("UV")
     project = render()
     assert (project / "pyproject.toml").is_file()
     assert not (project / "uv.lock").exists()
@@ -163,12 +173,10 @@ def test_render_survives_without_uv_and_says_what_to_run(
 
 
 def test_render_survives_an_unreachable_index(
-    render: Render, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    render: Render, task_env: TaskEnvironment, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from plumbum import local
-
-    monkeypatch.setitem(local.env, "UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple")
-    monkeypatch.setitem(local.env, "UV_NO_CACHE", "1")
+    task_env.set("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple")
+    task_env.set("UV_NO_CACHE", "1")
     project = render()
     assert (project / "pyproject.toml").is_file()
     assert not (project / "uv.lock").exists()

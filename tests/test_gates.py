@@ -29,8 +29,8 @@ def test_rendered_project_passes_its_own_gates(rendered: Callable[[str], Path], 
     for gate, arguments in GATES:
         result = run(UV, *arguments, cwd=project)
         if gate == "sync":
-            assert f"CPython {python_version}." in result.stderr + result.stdout or (
-                project / ".venv" / "bin" / f"python{python_version}"
-            ).exists(), f"{gate}: the venv is not on Python {python_version}"
+            venv_python = project / ".venv" / "bin" / f"python{python_version}"
+            assert venv_python.exists(), f"the venv is not on Python {python_version}"
         if gate == "pytest":
-            assert " passed" in result.stdout and "failed" not in result.stdout, result.stdout
+            assert " passed" in result.stdout, result.stdout
+            assert "failed" not in result.stdout, result.stdout

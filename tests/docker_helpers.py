@@ -1,0 +1,117 @@
+"""Docker engine access for the image and compose tests, with guaranteed clean-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# .ci/run sets this: there, a missing engine is a failure, not a skip.
+REQUIRE_DOCKER = os.environ.get("REQUIRE_DOCKER") == "1"
+
+
+def engine_answers() -> bool:
+    try:
+        return (
+            subprocess.run(
+                ["docker", "info"], capture_output=True, timeout=30, check=False
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def require_engine() -> None:
+    """Skip (or, under REQUIRE_DOCKER=1, fail) when no Docker engine answers."""
+    if engine_answers():
+        return
+    reason = "no Docker engine answers `docker info` (run ../shared/docker/provision.sh)"
+    if REQUIRE_DOCKER:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def docker(
+    *arguments: str, cwd: Path | None = None, check: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run the docker CLI; on failure raise with its whole output."""
+    result = subprocess.run(
+        ["docker", *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"`docker {' '.join(arguments)}` exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def built_image(context: Path, *build_arguments: str, tag: str | None = None) -> Iterator[str]:
+    """`docker build` the context with its own Dockerfile; remove the image afterwards."""
+    tag = tag or unique_name("cus-test") + ":test"
+    try:
+        docker("build", "--tag", tag, *build_arguments, ".", cwd=context)
+        yield tag
+    finally:
+        docker("image", "rm", "--force", tag, check=False)
+
+
+@contextmanager
+def running_container(
+    image: str, *run_arguments: str, command: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """`docker run --detach`; the container is force-removed afterwards, even on failure."""
+    name = unique_name("cus-test")
+    try:
+        docker("run", "--detach", "--name", name, *run_arguments, image, *command)
+        yield name
+    finally:
+        docker("rm", "--force", "--volumes", name, check=False)
+
+
+def inspect(name: str) -> dict[str, Any]:
+    data: list[dict[str, Any]] = json.loads(docker("inspect", name).stdout)
+    return data[0]
+
+
+def wait_healthy(name: str, timeout: float = 60) -> None:
+    """Wait for the container's HEALTHCHECK to report healthy; fail with its logs otherwise."""
+    deadline = time.monotonic() + timeout
+    status = "unknown"
+    while time.monotonic() < deadline:
+        state = inspect(name)["State"]
+        status = state.get("Health", {}).get("Status", "none")
+        if status == "healthy":
+            return
+        if not state["Running"]:
+            break
+        time.sleep(0.5)
+    logs = docker("logs", name, check=False)
+    raise AssertionError(f"{name} is {status}, not healthy\n{logs.stdout}\n{logs.stderr}")

@@ -1,0 +1,95 @@
+"""The README's promise: two commands set a fresh machine up, and CI runs the second one."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import REPO_ROOT
+from .helpers import run
+
+QUICK_START = re.compile(r"## Quick start\n.*?```console\n(?P<commands>.*?)```", re.DOTALL)
+
+
+def quick_start_commands() -> list[str]:
+    match = QUICK_START.search((REPO_ROOT / "README.md").read_text())
+    assert match, "README.md has no Quick start console block"
+    return [line for line in match["commands"].splitlines() if line.strip()]
+
+
+def test_quick_start_is_exactly_two_commands() -> None:
+    render, test = quick_start_commands()
+    assert " copy " in render
+    assert "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    _, test = quick_start_commands()
+    ci_lines = (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+    assert test in ci_lines
+
+
+def test_bootstrap_pins_the_template_uv_version() -> None:
+    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    bootstrap = (REPO_ROOT / "scripts" / "uvw.py").read_text()
+    assert f'UV_VERSION = "{questions["uv_version"]["default"]}"' in bootstrap
+
+
+def clean_checkout(destination: Path) -> Path:
+    """The files git would commit, as they are now, committed and tagged in a fresh repository."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for relative in filter(None, tracked):
+        source = REPO_ROOT / relative
+        if source.is_file():
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    run("git", "init", "--quiet", cwd=destination)
+    run("git", "add", "--all", cwd=destination)
+    run("git", "commit", "--quiet", "--message", "clean checkout", cwd=destination)
+    run("git", "tag", "99.99.99", cwd=destination)
+    return destination
+
+
+@pytest.mark.slow
+def test_render_command_works_on_a_clean_checkout_without_uv(tmp_path: Path) -> None:
+    checkout = clean_checkout(tmp_path / "copier-uv-service")
+    render, _ = quick_start_commands()
+    arguments = shlex.split(render)
+    assert arguments[:2] == ["python3", "scripts/uvw.py"]
+    # No uv anywhere on PATH: the script must fetch its own.
+    path = [
+        entry
+        for entry in os.environ["PATH"].split(os.pathsep)
+        if entry and not Path(entry, "uv").exists()
+    ]
+    environment = {**os.environ, "PATH": os.pathsep.join(path)}
+    environment.pop("UV", None)
+    result = subprocess.run(
+        [*arguments, "--defaults"],
+        cwd=checkout,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "installing uv" in result.stderr
+    service = tmp_path / "my-service"
+    assert (service / "uv.lock").is_file(), result.stderr
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "99.99.99"
