@@ -6,7 +6,7 @@ from typing import Any
 
 Answers = dict[str, Any]
 
-PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14", "3.15")
 
 DEFAULTS: Answers = {"project_name": "Acme Payments API"}
 
@@ -39,6 +39,21 @@ COMBINATIONS: dict[str, Answers] = {
         "entrypoint": "uv-run",
         "services": ["postgres"],
         "port": 9000,
+    },
+    "py314-image-trixie-all-services": {
+        "python_version": "3.14",
+        "services": ["postgres", "redis"],
+    },
+    "py315-image-bookworm-app-venv-uv-run-redis": {
+        "python_version": "3.15",
+        "debian_release": "bookworm",
+        "venv_path": "/app/.venv",
+        "entrypoint": "uv-run",
+        "services": ["redis"],
+    },
+    "py314-uv-managed-trixie": {
+        "python_version": "3.14",
+        "python_source": "uv-managed",
     },
 }
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from copier.errors import CopierError
 
-from .answers import COMBINATIONS, answers
-from .conftest import REPO_ROOT, UV, Render, TaskEnvironment
+from .answers import COMBINATIONS, PYTHON_VERSIONS, answers
+from .conftest import INTERPRETERS, REPO_ROOT, UV, Render, TaskEnvironment
 from .helpers import project_files, run
 
 COMMON_FILES = {
@@ -30,7 +30,6 @@ COMMON_FILES = {
     "compose.dev.yaml",
     "compose.yaml",
     "pyproject.toml",
-    "uv.lock",
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/test_app.py",
@@ -60,7 +59,9 @@ def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], 
     project = rendered(name)
     data = yaml.safe_load((project / ".copier-answers.yml").read_text())
     package = {f"src/{data['package_name']}/{module}" for module in PACKAGE_MODULES}
-    assert project_files(project) == COMMON_FILES | package | CI_FILES[data["ci"]]
+    # Without a local interpreter of that version (and no downloads) the hook cannot lock.
+    lock = {"uv.lock"} if data["python_version"] in INTERPRETERS else set()
+    assert project_files(project) == COMMON_FILES | lock | package | CI_FILES[data["ci"]]
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
@@ -170,6 +171,17 @@ def test_render_survives_without_uv_and_says_what_to_run(
     err = capfd.readouterr().err
     assert "uv was not found" in err
     assert f"cd {project} && uv lock" in err
+
+
+def test_render_without_an_interpreter_of_that_version_says_what_to_run(
+    render: Render, capfd: pytest.CaptureFixture[str]
+) -> None:
+    missing = [version for version in PYTHON_VERSIONS if version not in INTERPRETERS]
+    if not missing:
+        pytest.skip("every offered Python has a local interpreter here")
+    project = render(python_version=missing[0])
+    assert not (project / "uv.lock").exists()
+    assert f"cd {project} && uv lock" in capfd.readouterr().err
 
 
 def test_render_survives_an_unreachable_index(

@@ -1,4 +1,8 @@
-"""The rendered project's own gates pass with zero edits, for every combination."""
+"""The rendered project's own gates pass with zero edits, for every combination.
+
+Versions with a local interpreter run on the host. The others (3.14, 3.15 here) run inside
+the official `python:X.Y-slim-<release>` image with uv mounted in: lock, then the same gates.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +11,79 @@ from pathlib import Path
 
 import pytest
 
-from .answers import COMBINATIONS
-from .conftest import UV
+from .answers import COMBINATIONS, answers
+from .conftest import INTERPRETERS, UV
+from .docker_helpers import docker, require_engine, unique_name
 from .helpers import run
 
 pytestmark = pytest.mark.slow
 
 GATES = (
-    ("sync", ("sync", "--locked")),
-    ("ruff check", ("run", "--locked", "ruff", "check")),
-    ("ruff format", ("run", "--locked", "ruff", "format", "--check")),
-    ("mypy", ("run", "--locked", "mypy")),
-    ("pytest", ("run", "--locked", "pytest", "-p", "no:cacheprovider")),
+    ("sync", "--locked"),
+    ("run", "--locked", "ruff", "check"),
+    ("run", "--locked", "ruff", "format", "--check"),
+    ("run", "--locked", "mypy"),
+    ("run", "--locked", "pytest", "-p", "no:cacheprovider"),
 )
+HOST_COMBINATIONS = [
+    name for name in COMBINATIONS if answers(name).get("python_version", "3.13") in INTERPRETERS
+]
+CONTAINER_COMBINATIONS = [name for name in COMBINATIONS if name not in HOST_COMBINATIONS]
 
 
-@pytest.mark.parametrize("name", COMBINATIONS)
+def python_version_of(project: Path) -> str:
+    return (project / ".python-version").read_text().strip()
+
+
+@pytest.mark.parametrize("name", HOST_COMBINATIONS)
 def test_rendered_project_passes_its_own_gates(rendered: Callable[[str], Path], name: str) -> None:
     project = rendered(name)
-    python_version = (project / ".python-version").read_text().strip()
-    for gate, arguments in GATES:
-        result = run(UV, *arguments, cwd=project)
-        if gate == "sync":
-            venv_python = project / ".venv" / "bin" / f"python{python_version}"
-            assert venv_python.exists(), f"the venv is not on Python {python_version}"
-        if gate == "pytest":
-            assert " passed" in result.stdout, result.stdout
-            assert "failed" not in result.stdout, result.stdout
+    outputs = [run(UV, *gate, cwd=project).stdout for gate in GATES]
+    venv_python = project / ".venv" / "bin" / f"python{python_version_of(project)}"
+    assert venv_python.exists(), "the venv is not on the chosen Python"
+    assert " passed" in outputs[-1], outputs[-1]
+    assert "failed" not in outputs[-1], outputs[-1]
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", CONTAINER_COMBINATIONS)
+def test_rendered_project_passes_its_own_gates_in_the_python_image(
+    rendered: Callable[[str], Path], tmp_path: Path, name: str
+) -> None:
+    require_engine()
+    project = rendered(name)
+    version = python_version_of(project)
+    release = answers(name).get("debian_release", "trixie")
+    script = " && ".join(
+        ["uv lock", *(" ".join(["uv", *gate]) for gate in GATES), f"python{version} --version"]
+    )
+    container = unique_name("cus-gates")
+    try:
+        result = docker(
+            "run",
+            "--name",
+            container,
+            "--volume",
+            f"{project}:/project",
+            "--volume",
+            f"{UV}:/usr/local/bin/uv:ro",
+            "--volume",
+            f"{tmp_path}:/uv-cache",
+            "--workdir",
+            "/project",
+            "--env",
+            "UV_CACHE_DIR=/uv-cache",
+            "--env",
+            "UV_PYTHON_DOWNLOADS=never",
+            "--env",
+            "UV_LINK_MODE=copy",
+            f"python:{version}-slim-{release}",
+            "sh",
+            "-c",
+            script,
+        )
+    finally:
+        docker("rm", "--force", container, check=False)
+    assert f"Python {version}." in result.stdout, result.stdout
+    assert " passed" in result.stdout, result.stdout
+    assert "failed" not in result.stdout, result.stdout
