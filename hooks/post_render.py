@@ -2,17 +2,23 @@
 
 Copier runs this as a task after `copier copy`, and as an "after" migration after
 `copier update`, so it works once, in the real project, never in copier's temporary
-copies. It never fails the render: when uv is missing or cannot reach the index, it
-prints the exact command to run later and exits 0.
+copies. On update, `uv lock` keeps the project's pins and adds what the new
+pyproject.toml needs. It never fails the render: when uv is missing, the index is
+unreachable or the update left conflict markers in pyproject.toml, it prints the exact
+command to run later and exits 0.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+# The first line of a conflict block that `copier update --conflict inline` writes.
+CONFLICT_MARKER = re.compile(r"^<{7} ", re.MULTILINE)
 
 
 def warn(message: str) -> None:
@@ -29,16 +35,27 @@ def find_uv() -> str | None:
 
 def lock(project: Path) -> bool:
     """Create or refresh uv.lock; on failure say how to do it by hand."""
+    pyproject = project / "pyproject.toml"
+    if pyproject.is_file() and CONFLICT_MARKER.search(pyproject.read_text()):
+        warn(
+            "pyproject.toml has conflict markers, so uv.lock was not refreshed. Resolve them, "
+            f"then run: cd {project} && uv lock"
+        )
+        return False
     uv = find_uv()
     if uv is None:
-        warn(f"uv was not found, so uv.lock was not written. Install uv, then run: cd {project} && uv lock")
+        warn(
+            "uv was not found, so uv.lock was not written. Install uv, then run: "
+            f"cd {project} && uv lock"
+        )
         return False
-    result = subprocess.run(
-        [uv, "lock"], cwd=project, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([uv, "lock"], cwd=project, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = result.stderr.strip().splitlines()[-1:] or ["no output"]
-        warn(f"`uv lock` failed ({detail[0]}). When the index is reachable, run: cd {project} && uv lock")
+        warn(
+            f"`uv lock` failed ({detail[0]}). When the index is reachable, run: "
+            f"cd {project} && uv lock"
+        )
         return False
     return True
 

@@ -27,6 +27,7 @@ COMMON_FILES = {
     "Dockerfile",
     "LICENSE",
     "README.md",
+    "UPDATING.md",
     "compose.dev.yaml",
     "compose.yaml",
     "pyproject.toml",
