@@ -7,6 +7,8 @@ import os
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,3 +117,19 @@ def wait_healthy(name: str, timeout: float = 60) -> None:
         time.sleep(0.5)
     logs = docker("logs", name, check=False)
     raise AssertionError(f"{name} is {status}, not healthy\n{logs.stdout}\n{logs.stderr}")
+
+
+def published_port(name: str, container_port: int) -> int:
+    """The host port Docker published for a container's TCP port (`-p 127.0.0.1::PORT`)."""
+    binding = docker("port", name, f"{container_port}/tcp").stdout.split()[0]
+    return int(binding.rsplit(":", 1)[1])
+
+
+def http_get(port: int, path: str, timeout: float = 5) -> tuple[int, str]:
+    """GET http://127.0.0.1:PORT/PATH without any proxy; (status, body), error statuses included."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()

@@ -1,0 +1,348 @@
+"""`docker build` a rendered service and run it: healthy, hardened, lean, stops cleanly.
+
+Each variant is rendered and built once (module-scoped fixtures); every check then reads
+or runs that image. The variants cover each python_source x venv_path x debian_release
+combination, both entrypoints on each source and venv path, and every Python version.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .answers import DEFAULTS, Answers
+from .conftest import render_into
+from .docker_helpers import (
+    docker,
+    http_get,
+    inspect,
+    published_port,
+    require_engine,
+    running_container,
+    wait_healthy,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+# Python 3.11 is paired with uv-run only: this machine's 3.11 stand-ins (python:3.11-slim-*
+# and the uv-managed mirror build) ship a stray uv, which would fail the strict no-uv check.
+VARIANTS: dict[str, Answers] = {
+    "image-opt-trixie-venv-py313": {},
+    "image-opt-bookworm-uvrun-py311": {
+        "python_version": "3.11",
+        "debian_release": "bookworm",
+        "entrypoint": "uv-run",
+    },
+    "image-app-trixie-uvrun-py312": {
+        "python_version": "3.12",
+        "venv_path": "/app/.venv",
+        "entrypoint": "uv-run",
+        "port": 8080,
+    },
+    "image-app-bookworm-venv-py312": {
+        "python_version": "3.12",
+        "debian_release": "bookworm",
+        "venv_path": "/app/.venv",
+    },
+    "managed-opt-trixie-uvrun-py313": {
+        "python_source": "uv-managed",
+        "entrypoint": "uv-run",
+    },
+    "managed-opt-bookworm-venv-py312": {
+        "python_version": "3.12",
+        "python_source": "uv-managed",
+        "debian_release": "bookworm",
+        "project_slug": "ledger",
+        "package_name": "ledger_service",
+        "port": 9000,
+    },
+    "managed-app-trixie-venv-py313": {
+        "python_source": "uv-managed",
+        "venv_path": "/app/.venv",
+    },
+    "managed-app-bookworm-uvrun-py311": {
+        "python_version": "3.11",
+        "python_source": "uv-managed",
+        "debian_release": "bookworm",
+        "venv_path": "/app/.venv",
+        "entrypoint": "uv-run",
+    },
+}
+
+HARDENED = (
+    *("--read-only", "--tmpfs", "/tmp"),
+    *("--cap-drop", "ALL", "--security-opt", "no-new-privileges"),
+)
+# A compiler driver, assembler or linker (ld.so is the loader, not a linker) in a bin
+# directory, target-prefixed or versioned too (x86_64-linux-gnu-gcc-12); anything of gcc's.
+COMPILERS = r"gcc|g\+\+|cc|c\+\+|clang|clang\+\+|tcc|as|ld|ld\.bfd|ld\.gold|ld\.lld"
+COMPILER = re.compile(rf".*/s?bin/(?:[\w.]+-)*(?:{COMPILERS})(?:-[\d.]+)?|.*/gcc/.*")
+DEPENDENCY_STEP = "--no-install-project"
+# OpenSSL's built-in CA file or hashed CA directory, not $SSL_CERT_FILE (a base image's setting).
+TRUST_STORE_PROBE = """
+import os, re, ssl
+paths = ssl.get_default_verify_paths()
+capath = paths.openssl_capath
+names = os.listdir(capath) if os.path.isdir(capath) else []
+hashed = any(re.fullmatch(r"[0-9a-f]{8}\\.\\d+", name) for name in names)
+print(os.path.isfile(paths.openssl_cafile) or hashed)
+"""
+STOP_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built variant: its tag, rendered project, answers and files (a tar listing)."""
+
+    tag: str
+    project: Path
+    answers: dict[str, Any]
+    clutter_token: str
+    files: dict[str, tarfile.TarInfo] = field(repr=False)
+
+    @property
+    def port(self) -> int:
+        return int(self.answers["port"])
+
+    @property
+    def venv(self) -> str:
+        return str(self.answers["venv_path"])
+
+    @property
+    def uv_run(self) -> bool:
+        return bool(self.answers["entrypoint"] == "uv-run")
+
+    def executables(self) -> list[str]:
+        """Paths of regular files and symlinks with an execute bit."""
+        return [
+            path
+            for path, info in self.files.items()
+            if (info.isfile() or info.issym()) and info.mode & 0o111
+        ]
+
+    def dockerfile_user(self) -> str:
+        dockerfile = (self.project / "Dockerfile").read_text()
+        users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+        assert users, "the Dockerfile declares no USER"
+        return str(users[-1])
+
+
+def build(context: Path, tag: str) -> str:
+    """`docker build` as a user runs it (no --pull, the Dockerfile as rendered); the plain log."""
+    result = docker("build", "--progress=plain", "--tag", tag, ".", cwd=context)
+    return result.stderr + result.stdout
+
+
+def build_steps(log: str) -> list[tuple[str, bool]]:
+    """The steps of a BuildKit plain-progress log: (instruction, cached)."""
+    cached = set(re.findall(r"^#(\d+) CACHED$", log, re.MULTILINE))
+    steps = dict(re.findall(r"^#(\d+) \[[^\]]+\] (.+)$", log, re.MULTILINE)[::-1])
+    return [(instruction, step in cached) for step, instruction in steps.items()]
+
+
+def add_clutter(project: Path, package: str, token: str) -> None:
+    """What a developer's checkout holds besides the sources: none of it may reach the image."""
+    for folder in (".venv", ".git", ".pytest_cache"):
+        (project / folder).mkdir(exist_ok=True)
+        (project / folder / token).write_text(token)
+    (project / "src" / package / "__pycache__").mkdir()
+    (project / "src" / package / "__pycache__" / f"{token}.cpython-313.pyc").write_text(token)
+    (project / ".env").write_text(f"SECRET_KEY={token}\n")
+
+
+def image_files(tag: str) -> dict[str, tarfile.TarInfo]:
+    """Every path of the image's filesystem (from `docker export`), without extracting it."""
+    container = docker("create", tag).stdout.strip()
+    try:
+        with subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE) as export:
+            assert export.stdout is not None
+            with tarfile.open(fileobj=export.stdout, mode="r|") as archive:
+                files = {"/" + info.name.removeprefix("./").rstrip("/"): info for info in archive}
+        assert export.returncode == 0, f"docker export {tag} failed"
+        return files
+    finally:
+        docker("rm", "--force", container, check=False)
+
+
+def exec_in(container: str, *command: str) -> str:
+    return docker("exec", container, *command).stdout.strip()
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def image(
+    request: pytest.FixtureRequest,
+    copier_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    isolated_tools: dict[str, str],
+) -> Iterator[Image]:
+    """Render the variant, clutter its checkout, build it once; removed after the module."""
+    require_engine()
+    name = str(request.param)
+    destination = tmp_path_factory.mktemp("image") / name
+    project = render_into(copier_template, destination, {**DEFAULTS, **VARIANTS[name]})
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    token = f"clutter-{uuid.uuid4().hex}"
+    add_clutter(project, answers["package_name"], token)
+    tag = f"cus-image-{name}:{uuid.uuid4().hex[:10]}"
+    try:
+        build(project, tag)
+        yield Image(tag, project, answers, token, image_files(tag))
+    finally:
+        docker("image", "rm", "--force", tag, check=False)
+
+
+@pytest.fixture(scope="module")
+def served(image: Image) -> Iterator[str]:
+    """The image started as `docker run` starts it, its port published on loopback."""
+    with running_container(image.tag, "--publish", f"127.0.0.1::{image.port}") as name:
+        wait_healthy(name)
+        yield name
+
+
+def test_dockerfile_builds_as_rendered(image: Image) -> None:
+    dockerfile = (image.project / "Dockerfile").read_text()
+    syntax = re.search(r"^#\s*syntax\s*=", dockerfile, re.MULTILINE)
+    assert syntax is None, "a syntax directive makes BuildKit pull a frontend image"
+    assert inspect(image.tag)["Config"]["Cmd"], "the built image has no command"
+
+
+def test_image_is_healthy_and_serves_health_and_ready(image: Image, served: str) -> None:
+    port = published_port(served, image.port)
+    status, body = http_get(port, "/health")
+    assert status == 200, body
+    assert json.loads(body) == {"status": "ok"}
+    status, body = http_get(port, "/ready")
+    assert status == 200, body
+    assert json.loads(body) == {"status": "ok", "checks": {}}
+
+
+def test_image_runs_as_the_dockerfile_non_root_user(image: Image, served: str) -> None:
+    user = image.dockerfile_user()
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit(), f"USER {user}: not a numeric uid"
+    assert int(uid) != 0, f"USER {user}: root"
+    assert inspect(image.tag)["Config"]["User"] == user
+    assert exec_in(served, "id", "-u") == uid
+    assert exec_in(served, "id", "-g") == (gid or uid)
+
+
+def test_image_contains_no_compiler(image: Image) -> None:
+    assert [path for path in image.executables() if COMPILER.fullmatch(path)] == []
+
+
+def test_image_contains_uv_only_for_uv_run(image: Image) -> None:
+    uv = [path for path in image.executables() if Path(path).name in {"uv", "uvx"}]
+    if image.uv_run:
+        assert "/usr/local/bin/uv" in uv, "uv run needs uv in the image"
+    else:
+        assert uv == [], "the venv entrypoint needs no uv in the runtime image"
+
+
+def test_venv_python_resolves_after_the_multi_stage_copy(image: Image, served: str) -> None:
+    python = f"{image.venv}/bin/python"
+    target = exec_in(served, "readlink", "--canonicalize-existing", python)
+    assert exec_in(served, target, "-c", "print('runs')") == "runs"
+    probe = "import sys; print(sys.prefix, sys.base_prefix, '%d.%d' % sys.version_info[:2])"
+    prefix, base_prefix, version = exec_in(served, python, "-c", probe).split()
+    assert prefix == image.venv
+    assert version == image.answers["python_version"]
+    if image.answers["python_source"] == "uv-managed":
+        assert target.startswith("/opt/python/"), target
+        assert base_prefix.startswith("/opt/python/"), base_prefix
+    else:
+        assert not target.startswith("/opt/python/"), target
+
+
+def test_image_has_a_ca_trust_store_for_tls_clients(served: str) -> None:
+    assert exec_in(served, "python", "-c", TRUST_STORE_PROBE) == "True"
+
+
+def test_image_is_healthy_without_network(image: Image) -> None:
+    with running_container(image.tag, "--network", "none") as name:
+        wait_healthy(name)
+        interfaces = exec_in(name, "python", "-c", "import socket; print(socket.if_nameindex())")
+        assert interfaces == "[(1, 'lo')]"
+        reach = "import socket; socket.create_connection(('192.0.2.1', 443), timeout=3)"
+        result = docker("exec", name, "python", "-c", reach, check=False)
+        assert "Network is unreachable" in result.stderr, result.stderr
+
+
+def test_image_is_healthy_read_only_without_capabilities(image: Image) -> None:
+    with running_container(image.tag, *HARDENED, "--publish", f"127.0.0.1::{image.port}") as name:
+        wait_healthy(name)
+        assert http_get(published_port(name, image.port), "/health")[0] == 200
+        assert inspect(name)["HostConfig"]["ReadonlyRootfs"] is True
+
+
+def test_docker_stop_ends_the_server_by_sigterm_promptly(image: Image) -> None:
+    with running_container(image.tag) as name:
+        wait_healthy(name)
+        started = time.monotonic()
+        docker("stop", name)
+        elapsed = time.monotonic() - started
+        exit_code = inspect(name)["State"]["ExitCode"]
+        output = docker("logs", name)
+        logs = output.stdout + output.stderr
+        assert exit_code == 0, f"exit code {exit_code}\n{logs}"
+        assert elapsed < STOP_SECONDS, f"docker stop took {elapsed:.1f}s: SIGKILL after a timeout?"
+        assert "Finished server process" in logs, logs
+
+
+def test_build_context_clutter_stays_out_of_the_image(image: Image) -> None:
+    package = image.answers["package_name"]
+    installed = [path for path in image.files if path.endswith(f"/site-packages/{package}/app.py")]
+    assert installed, "the listing does not even show the installed package"
+    token = image.clutter_token
+    assert [path for path in image.files if token in path or path.endswith("/.env")] == []
+
+
+def test_source_change_rebuild_reuses_the_dependency_layer(image: Image, tmp_path: Path) -> None:
+    edited = tmp_path / "edited"
+    shutil.copytree(image.project, edited, symlinks=True)
+    package = image.answers["package_name"]
+    marker = f"# edited {uuid.uuid4().hex}\n"
+    with (edited / "src" / package / "app.py").open("a") as source:
+        source.write(marker)
+    tag = f"{image.tag.split(':')[0]}:edited-{uuid.uuid4().hex[:8]}"
+    try:
+        log = build(edited, tag)
+        syncs = [step for step in build_steps(log) if "uv sync" in step[0]]
+        dependencies = [cached for command, cached in syncs if DEPENDENCY_STEP in command]
+        project = [cached for command, cached in syncs if DEPENDENCY_STEP not in command]
+        assert dependencies == [True], f"the dependency layer was not reused\n{log}"
+        assert project == [False], f"the project layer was not rebuilt\n{log}"
+        site_packages = f"{image.venv}/lib/python{image.answers['python_version']}/site-packages"
+        app = f"{site_packages}/{package}/app.py"
+        installed = docker("run", "--rm", "--entrypoint", "tail", tag, "-n", "1", app).stdout
+        assert installed == marker
+    finally:
+        docker("image", "rm", "--force", tag, check=False)
+
+
+def test_image_has_oci_labels(image: Image) -> None:
+    labels = inspect(image.tag)["Config"]["Labels"] or {}
+    license = image.answers["license"]
+    spdx = "LicenseRef-Proprietary" if license == "Proprietary" else license
+    assert labels.get("org.opencontainers.image.title") == image.answers["project_slug"]
+    assert labels.get("org.opencontainers.image.description") == image.answers["description"]
+    assert image.answers["author_email"] in labels.get("org.opencontainers.image.authors", "")
+    assert labels.get("org.opencontainers.image.licenses") == spdx
+
+
+def test_healthcheck_is_exec_form_python(image: Image) -> None:
+    test = inspect(image.tag)["Config"]["Healthcheck"]["Test"]
+    assert test[0] == "CMD", f"{test}: not exec form"
+    assert Path(test[1]).name.startswith("python"), test
+    assert not {"curl", "wget", "sh", "bash"} & {Path(part).name for part in test}, test
