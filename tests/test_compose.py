@@ -1,0 +1,248 @@
+"""`docker compose`: the stack comes up ready, dev mode reloads edits, `down -v` leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .answers import COMBINATIONS, answers
+from .docker_helpers import docker, free_port, http_get, require_engine, unique_name
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+SERVICE_SETS = ((), ("postgres",), ("redis",), ("postgres", "redis"))
+DEV_FILES = ("compose.yaml", "compose.dev.yaml")
+HEALTHY = ("running", "healthy")
+
+Rendered = Callable[[str], Path]
+
+
+def answer(name: str, question: str) -> Any:
+    """A named combination's answer, or the question's default."""
+    return answers(name).get(question, QUESTIONS[question]["default"])
+
+
+def services_of(name: str) -> tuple[str, ...]:
+    return tuple(sorted(answer(name, "services")))
+
+
+def first_combination(question: str, value: object) -> str:
+    """The first named combination that answers `question` with `value`."""
+    matches = [name for name in COMBINATIONS if answer(name, question) == value]
+    assert matches, f"no named combination has {question}={value!r}"
+    return matches[0]
+
+
+def first_with_services(services: tuple[str, ...]) -> str:
+    matches = [name for name in COMBINATIONS if services_of(name) == services]
+    assert matches, f"no named combination has services={list(services)}"
+    return matches[0]
+
+
+@dataclass
+class Stack:
+    """One compose project of a rendered service, under a unique project name and host port."""
+
+    directory: Path
+    files: tuple[str, ...]
+    name: str
+    port: int
+
+    def compose(
+        self, *arguments: str, check: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """`docker compose` on this stack; on failure raise with its output and the stack's logs."""
+        options = [part for file in self.files for part in ("--file", file)]
+        command = ["docker", "compose", "--project-name", self.name, *options, *arguments]
+        result = subprocess.run(
+            command,
+            cwd=self.directory,
+            env={**os.environ, "APP_PORT": str(self.port)},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            logs = self.compose("logs", "--no-color", check=False).stdout
+            raise AssertionError(
+                f"`{' '.join(command)}` exited {result.returncode}\n--- stdout\n{result.stdout}\n"
+                f"--- stderr\n{result.stderr}\n--- logs\n{logs[-6000:]}"
+            )
+        return result
+
+    def states(self) -> dict[str, tuple[str, str]]:
+        """Service name to (state, health) of its running containers."""
+        lines = self.compose("ps", "--format", "json").stdout.splitlines()
+        containers = [json.loads(line) for line in lines if line.strip()]
+        return {item["Service"]: (item["State"], item["Health"]) for item in containers}
+
+    def exec(self, *command: str) -> str:
+        """Run a command in the app container; its stripped output."""
+        return self.compose("exec", "--no-TTY", "app", *command).stdout.strip()
+
+    def app_started_at(self) -> str:
+        container = self.compose("ps", "--quiet", "app").stdout.strip()
+        return docker("inspect", "--format", "{{.State.StartedAt}}", container).stdout.strip()
+
+
+def leftovers(project_name: str) -> dict[str, list[str]]:
+    """What Docker still holds for a compose project: containers, networks and volumes."""
+    label = f"label=com.docker.compose.project={project_name}"
+    return {
+        kind: docker(*command, "--quiet", "--filter", label).stdout.split()
+        for kind, command in {
+            "containers": ("ps", "--all"),
+            "networks": ("network", "ls"),
+            "volumes": ("volume", "ls"),
+        }.items()
+    }
+
+
+@contextmanager
+def compose_stack(directory: Path, *files: str) -> Iterator[Stack]:
+    """A stack whose app image has a unique tag; torn down with its volumes and image, always."""
+    require_engine()
+    name = unique_name("cus-compose")
+    # Parallel tests must not share the compose file's fixed `<slug>:local` tag.
+    override = directory.parent / f"{name}.override.yaml"
+    override.write_text(f"services:\n  app:\n    image: {name}-app:test\n")
+    stack = Stack(directory, (*files, str(override)), name, free_port())
+    try:
+        yield stack
+    finally:
+        stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)
+        docker("image", "rm", "--force", f"{name}-app:test", check=False)
+        override.unlink()
+
+
+def wait_for(port: int, path: str, expected: str, timeout: float = 60) -> tuple[int, str]:
+    """Poll GET path until it answers 200 with `expected` in the body; the last answer otherwise."""
+    deadline = time.monotonic() + timeout
+    last: tuple[int, str] = (0, "")
+    while time.monotonic() < deadline:
+        try:
+            last = http_get(port, path)
+        except OSError as error:  # the server is restarting
+            last = (0, repr(error))
+        if last[0] == 200 and expected in last[1]:
+            break
+        time.sleep(0.5)
+    return last
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def test_named_combinations_cover_every_services_choice() -> None:
+    assert {services_of(name) for name in COMBINATIONS} >= set(SERVICE_SETS)
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_compose_config_is_valid_and_wires_chosen_services(rendered: Rendered, name: str) -> None:
+    require_engine()
+    project = rendered(name)
+    services = services_of(name)
+    for files in (("compose.yaml",), DEV_FILES):
+        stack = Stack(project, files, unique_name("cus-config"), free_port())
+        stack.compose("config", "--quiet")
+        config = json.loads(stack.compose("config", "--format", "json").stdout)
+        assert set(config["services"]) == {"app", *services}
+        app = config["services"]["app"]
+        assert sorted(app.get("depends_on", {})) == list(services)
+        assert [port["host_ip"] for port in app["ports"]] == ["127.0.0.1"], "loopback only"
+        assert app["ports"][0]["published"] == str(stack.port), "APP_PORT picks the host port"
+
+
+# ---------------------------------------------------------------- up, ready, down
+
+
+@pytest.mark.parametrize("services", SERVICE_SETS, ids=lambda chosen: "+".join(chosen) or "none")
+def test_compose_up_is_ready_with_every_chosen_service_and_down_leaves_nothing(
+    rendered: Rendered, services: tuple[str, ...]
+) -> None:
+    project = rendered(first_with_services(services))
+    with compose_stack(project, "compose.yaml") as stack:
+        stack.compose("up", "--build", "--wait", "--wait-timeout", "180")
+        assert stack.states() == dict.fromkeys(("app", *services), HEALTHY)
+        status, body = http_get(stack.port, "/ready")
+        assert status == 200, body
+        assert json.loads(body) == {"status": "ok", "checks": dict.fromkeys(services, "ok")}
+
+        held = leftovers(stack.name)
+        assert len(held["containers"]) == 1 + len(services), held
+        assert held["networks"], held
+        assert bool(held["volumes"]) == ("postgres" in services), held
+        stack.compose("down", "--volumes", "--remove-orphans")
+        assert leftovers(stack.name) == {"containers": [], "networks": [], "volumes": []}
+
+
+# ---------------------------------------------------------------- dev mode
+
+ROUTE = """
+    @app.get("/reloaded")
+    async def reloaded() -> dict[str, str]:
+        return {{"token": "{token}"}}
+
+    return app
+"""
+
+
+@pytest.mark.parametrize("venv_path", list(QUESTIONS["venv_path"]["choices"].values()))
+def test_dev_mode_reloads_edited_source_and_keeps_the_image_venv(
+    rendered: Rendered, tmp_path: Path, venv_path: str
+) -> None:
+    name = first_combination("venv_path", venv_path)
+    project = tmp_path / "service"
+    shutil.copytree(rendered(name), project, ignore=shutil.ignore_patterns(".venv", ".*_cache"))
+    # A host venv beside src/ must never reach the container (where `.:/app` would put it),
+    # wherever the image keeps its own.
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "HOST-VENV").touch()
+    package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
+    app_py = project / "src" / package / "app.py"
+    assert app_py.read_text().count("\n    return app\n") == 1, "app.py changed shape: update ROUTE"
+    where = f"import sys, os, {package}; print(sys.prefix, {package}.__file__, "
+    where += "os.path.exists('/app/.venv/HOST-VENV'))"
+
+    with compose_stack(project, *DEV_FILES) as stack:
+        stack.compose("up", "--build", "--wait", "--wait-timeout", "180")
+        services = services_of(name)
+        assert stack.states() == dict.fromkeys(("app", *services), HEALTHY)
+        assert stack.exec("python", "-c", where).split() == [
+            venv_path,  # the image's venv runs the server...
+            f"/app/src/{package}/__init__.py",  # ...with the package from the mounted source
+            "False",  # and the host's .venv is nowhere in the container
+        ]
+        uid = stack.exec("id", "-u")
+        assert uid == str(QUESTIONS["app_uid"]["default"]), "dev runs as the runtime image's uid"
+        assert int(uid) != app_py.stat().st_uid, "the container reads sources it does not own"
+        assert http_get(stack.port, "/reloaded")[0] == 404
+
+        started = stack.app_started_at()
+        token = uuid.uuid4().hex
+        edited = app_py.read_text().replace("\n    return app\n", ROUTE.format(token=token))
+        app_py.write_text(edited)
+        status, body = wait_for(stack.port, "/reloaded", token)
+        logs = stack.compose("logs", "app").stdout
+        assert status == 200, f"the edit never showed: {body}\n{logs}"
+        assert json.loads(body) == {"token": token}
+        status, body = http_get(stack.port, "/health")
+        assert (status, json.loads(body)) == (200, {"status": "ok"})
+        assert http_get(stack.port, "/ready")[0] == 200
+        assert stack.app_started_at() == started, "uvicorn reloads in place, not by a restart"
+        assert "WatchFiles detected changes" in logs
