@@ -1,0 +1,683 @@
+"""Benchmark the template's image against uv's reference multi-stage build and a naive one.
+
+    python3 scripts/uvw.py run --locked python -m bench.run [--runs 3] [--cold-runs 1]
+
+Renders the template's defaults (Python 3.13) with real copier from this checkout, builds the
+same app with the template's Dockerfile (each python_source x entrypoint), with
+bench/reference.Dockerfile (astral-sh/uv-docker-example's multistage pattern) and with
+bench/naive.Dockerfile (the single-stage floor of seed 003), then measures each image on the
+local Docker engine: cold build, warm rebuild after a one-line change, bytes over the runtime
+base image, `docker run` to the first 200 on /health, `docker stop`, idle memory and
+requests/s on loopback. Prints a table with ratios to the reference and writes it into
+BENCHMARKS.md. Cold builds run `docker builder prune -af`, which empties the engine's whole
+build cache; `--cold-runs 0` skips them. Every container and image it creates is removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.conftest import tool_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+REPORT = ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+PYTHON_VERSION = "3.13"
+PYTHON_BASE = f"python:{PYTHON_VERSION}-slim-trixie"
+DEBIAN_BASE = "debian:trixie-slim"
+RUNTIME_BASES = (PYTHON_BASE, DEBIAN_BASE)
+# The defaults name the service "My Service"; the reference Dockerfiles start `my-service`.
+SOURCE_FILE = Path("src/my_service/app.py")
+SERVICE_PORT = 8000
+TARGET_RENDER_SECONDS = 5.0
+TARGET_WARM_SECONDS = 1.0
+TARGET_STOP_SECONDS = 1.0
+TARGET_FIRST_200_RATIO = 0.8
+TARGET_BYTES_RATIO = 1.0
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+# ---------------------------------------------------------------- docker
+
+
+def docker(*arguments: str, cwd: Path | None = None, timeout: float = 900) -> str:
+    """Run the docker CLI and return its stdout; raise with all its output on failure."""
+    return docker_run(*arguments, cwd=cwd, timeout=timeout).stdout
+
+
+def docker_run(
+    *arguments: str, cwd: Path | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["docker", *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"`docker {' '.join(arguments)}` exited {result.returncode}\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def ensure_image(name: str) -> None:
+    """Pull a base image now, so no build below times a pull."""
+    if subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode:
+        docker("pull", name)
+
+
+def images_named(dockerfile: Path) -> set[str]:
+    """The images a Dockerfile builds FROM or copies from, ARG defaults substituted."""
+    text = dockerfile.read_text()
+    arguments = dict(re.findall(r"(?m)^ARG (\w+)=(\S+)", text))
+    stages = set(re.findall(r"(?im)^FROM \S+ AS (\S+)", text))
+    names = re.findall(r"(?im)^FROM (\S+)", text) + re.findall(r"--from=(\S+)", text)
+    resolved = {re.sub(r"\$\{(\w+)\}", lambda m: arguments.get(m[1], ""), name) for name in names}
+    return {name for name in resolved if name and name not in stages}
+
+
+def image_size(name: str) -> int:
+    return int(docker("image", "inspect", "--format", "{{.Size}}", name))
+
+
+def image_layers(name: str) -> list[str]:
+    return docker(
+        "image", "inspect", "--format", "{{range .RootFS.Layers}}{{.}} {{end}}", name
+    ).split()
+
+
+def added_layers(image: str, base: str) -> list[str]:
+    """The non-empty layers an image adds over its base, newest first, for the log."""
+    rows = docker("history", "--human=false", "--format", "{{.Size}}|{{.CreatedBy}}", image)
+    added = rows.splitlines()[: -len(docker("history", "--quiet", base).splitlines())]
+    return [
+        f"{int(size) / 1e6:.1f} MB {step[:60]}"
+        for size, step in (row.split("|", 1) for row in added)
+        if int(size)
+    ]
+
+
+def runtime_base(name: str) -> str:
+    """The candidate base image whose layers start the image's layers."""
+    layers = image_layers(name)
+    for base in RUNTIME_BASES:
+        base_layers = image_layers(base)
+        if layers[: len(base_layers)] == base_layers:
+            return base
+    raise RuntimeError(f"{name} is built on none of {', '.join(RUNTIME_BASES)}")
+
+
+class Engine:
+    """The images and containers this run creates, all removed by close()."""
+
+    def __init__(self) -> None:
+        self.images: set[str] = set()
+        self.containers: set[str] = set()
+
+    def build(self, variant: Variant) -> tuple[float, str]:
+        """`docker build` the variant; (seconds, BuildKit's plain log)."""
+        dockerfile = ["--file", str(variant.dockerfile)] if variant.dockerfile else []
+        started = time.perf_counter()
+        result = docker_run(
+            "build", "--progress=plain", "--tag", variant.tag, *dockerfile, ".", cwd=variant.context
+        )
+        seconds = time.perf_counter() - started
+        self.images.add(docker("image", "inspect", "--format", "{{.Id}}", variant.tag).strip())
+        return seconds, result.stderr  # BuildKit writes its progress to stderr
+
+    def start(self, image: str) -> tuple[str, int, float]:
+        """`docker run` on a loopback port; (container, port, seconds to the first 200)."""
+        name = f"cus-bench-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+        port = free_port()
+        self.containers.add(name)
+        started = time.perf_counter()
+        docker(
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--publish",
+            f"127.0.0.1:{port}:{SERVICE_PORT}",
+            image,
+        )
+        deadline = started + 60
+        while time.perf_counter() < deadline:
+            if health_status(port) == 200:
+                return name, port, time.perf_counter() - started
+            time.sleep(0.01)
+        logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True).stderr
+        raise RuntimeError(f"{image} never answered 200 on /health within 60 s\n{logs}")
+
+    def stop(self, name: str) -> float:
+        started = time.perf_counter()
+        docker("stop", name)
+        seconds = time.perf_counter() - started
+        self.remove_container(name)
+        return seconds
+
+    def remove_container(self, name: str) -> None:
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True)
+        self.containers.discard(name)
+
+    def close(self, variants: list[Variant]) -> None:
+        for name in list(self.containers):
+            self.remove_container(name)
+        for image in [variant.tag for variant in variants] + sorted(self.images):
+            subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def health_status(port: int) -> int | None:
+    """The status of GET /health, or None while nothing answers."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            head = sock.recv(32)
+    except OSError:
+        return None
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    return int(match.group(1)) if match else None
+
+
+def idle_memory(name: str, settle: float = 3.0) -> int:
+    """Bytes in use after `settle` seconds without requests (docker stats MemUsage)."""
+    time.sleep(settle)
+    usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", name).split("/")[0]
+    match = re.fullmatch(r"([\d.]+)\s*([KMG]?i?B)", usage.strip())
+    if not match:
+        raise RuntimeError(f"cannot read docker stats MemUsage {usage!r}")
+    units = {
+        "B": 1,
+        "KiB": 2**10,
+        "MiB": 2**20,
+        "GiB": 2**30,
+        "kB": 10**3,
+        "MB": 10**6,
+        "GB": 10**9,
+    }
+    return int(float(match.group(1)) * units[match.group(2)])
+
+
+# ---------------------------------------------------------------- load
+
+
+def load(port: int, seconds: float, limit: int) -> tuple[float, int, str]:
+    """(requests/s, errors, tool) for GET /health over 16 keep-alive loopback connections."""
+    if shutil.which("wrk"):
+        return (*wrk(port, seconds), "wrk")
+    return (*asyncio.run(python_load(port, seconds, limit)), "python")
+
+
+def wrk(port: int, seconds: float) -> tuple[float, int]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            "-c16",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "2s",
+            f"http://127.0.0.1:{port}/health",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not rate:
+        raise RuntimeError(f"cannot read wrk's output:\n{out}")
+    sockets = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = sum(int(n) for n in sockets.groups()) if sockets else 0
+    return float(rate.group(1)), errors + (int(non_2xx.group(1)) if non_2xx else 0)
+
+
+async def python_load(port: int, seconds: float, limit: int) -> tuple[float, int]:
+    """A small keep-alive load generator: stops at `seconds` or `limit` requests."""
+    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    done = errors = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def client() -> None:
+        nonlocal done, errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline and done + errors < limit:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                if head.startswith(b"HTTP/1.1 200"):
+                    done += 1
+                else:
+                    errors += 1
+        except (OSError, asyncio.IncompleteReadError):
+            errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(16)))
+    return done / (time.perf_counter() - started), errors
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def snapshot_template(destination: Path) -> Path:
+    """This checkout's template files as a one-commit git repository (like pytest-copier)."""
+    destination.mkdir()
+    for name in ("copier.yml", "template", "hooks"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(
+                source, destination / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy2(source, destination / name)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    for command in (["init", "--quiet"], ["add", "--all"], ["commit", "--quiet", "-m", "bench"]):
+        subprocess.run([*git, *command], cwd=destination, check=True, capture_output=True)
+    subprocess.run([*git, "tag", "99.99.99"], cwd=destination, check=True)
+    return destination
+
+
+def render(template: Path, destination: Path, environment: dict[str, str], **data: str) -> float:
+    """`copier copy --trust --defaults`, the post-render hook (uv lock, git init) included."""
+    copier = Path(sys.executable).parent / "copier"
+    answers = [
+        f"--data={key}={value}" for key, value in {"python_version": PYTHON_VERSION, **data}.items()
+    ]
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            str(copier),
+            "copy",
+            "--trust",
+            "--defaults",
+            "--quiet",
+            *answers,
+            str(template),
+            str(destination),
+        ],
+        env={**os.environ, **environment},
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    if not (destination / "uv.lock").is_file():
+        raise RuntimeError(f"the post-render hook wrote no uv.lock in {destination}")
+    return seconds
+
+
+# ---------------------------------------------------------------- variants and figures
+
+
+@dataclass
+class Variant:
+    label: str
+    key: str
+    context: Path
+    dockerfile: Path | None = None  # None: the context's own Dockerfile
+    is_template: bool = False
+    cold: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+    unchanged: list[float] = field(default_factory=list)  # rebuilds with nothing changed
+    reinstalled: int = 0  # most packages one warm rebuild installed
+    bytes_over_base: int = 0
+    base: str = ""
+    first_200: list[float] = field(default_factory=list)
+    stop: list[float] = field(default_factory=list)
+    memory: int = 0
+    rate: float = 0.0
+    errors: int = 0
+
+    @property
+    def dockerfile_path(self) -> Path:
+        return self.dockerfile or self.context / "Dockerfile"
+
+    @property
+    def tag(self) -> str:
+        return f"cus-bench-{self.key}:{RUN_ID}"
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def installed_packages(log: str) -> int:
+    """The most packages one `uv sync` of the build installed (1: only the project)."""
+    counts = [int(n) for n in re.findall(r"Installed (\d+) packages? in", log)]
+    return max(counts, default=0)
+
+
+def edit_source(context: Path, run: int) -> None:
+    """A one-line source change."""
+    with (context / SOURCE_FILE).open("a") as source:
+        source.write(f"# benchmark edit {run}\n")
+
+
+# ---------------------------------------------------------------- report
+
+
+def ratio(value: float | None, reference: float | None) -> str:
+    if value is None or not reference:
+        return ""
+    return f" ({value / reference:.2f}x)"
+
+
+def cell(value: float | None, reference: float | None, digits: int = 2, mark: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}{ratio(value, reference)}{mark}"
+
+
+def verdict(met: bool) -> str:
+    return " ✓" if met else " ✗"
+
+
+@dataclass
+class Targets:
+    """Met/missed, per template variant, with the figure that decides it."""
+
+    rows: dict[str, dict[str, tuple[bool, str]]] = field(default_factory=dict)
+
+    def check(self, target: str, variant: str, met: bool, figure: str) -> None:
+        self.rows.setdefault(target, {})[variant] = (met, figure)
+
+
+def evaluate(variants: list[Variant], reference: Variant) -> Targets:
+    targets = Targets()
+    ref_first = median(reference.first_200)
+    for v in variants:
+        if not v.is_template:
+            continue
+        bytes_ratio = v.bytes_over_base / reference.bytes_over_base
+        targets.check(
+            f"bytes over base ≤ {TARGET_BYTES_RATIO:g}x reference",
+            v.label,
+            bytes_ratio <= TARGET_BYTES_RATIO,
+            f"{bytes_ratio:.2f}x",
+        )
+        warm = median(v.warm)
+        if warm is not None:
+            targets.check(
+                f"warm rebuild ≤ {TARGET_WARM_SECONDS:g} s, no dependency reinstall",
+                v.label,
+                warm <= TARGET_WARM_SECONDS and v.reinstalled <= 1,
+                f"{warm:.2f} s, {v.reinstalled} pkg",
+            )
+        first = median(v.first_200)
+        if first is not None and ref_first:
+            targets.check(
+                f"first 200 ≤ {TARGET_FIRST_200_RATIO:g}x reference",
+                v.label,
+                first / ref_first <= TARGET_FIRST_200_RATIO,
+                f"{first / ref_first:.2f}x",
+            )
+        stop = median(v.stop)
+        if stop is not None:
+            targets.check(
+                f"stop ≤ {TARGET_STOP_SECONDS:g} s",
+                v.label,
+                stop <= TARGET_STOP_SECONDS,
+                f"{stop:.2f} s",
+            )
+    return targets
+
+
+def report(
+    variants: list[Variant], renders: list[float], machine: str, tool: str, runs: int
+) -> str:
+    reference = next(v for v in variants if v.key == "reference")
+    ref = {
+        "cold": median(reference.cold),
+        "warm": median(reference.warm),
+        "unchanged": median(reference.unchanged),
+        "bytes": reference.bytes_over_base / 1e6,
+        "first": median(reference.first_200),
+        "stop": median(reference.stop),
+        "memory": reference.memory / 2**20,
+        "rate": reference.rate,
+    }
+    targets = evaluate(variants, reference)
+    lines = [
+        f"Run {machine}.",
+        "",
+        f"Medians of {runs} runs (cold builds: {len(reference.cold) or 'no'} run(s) each); "
+        f"(x) = ratio to the reference; ✓/✗ = the template's target met/missed.",
+        "",
+        "| image | cold build s | warm rebuild s | unchanged rebuild s | pkgs installed on rebuild "
+        "| MB over base | first 200 s | stop s | idle MiB | req/s (errors) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for v in variants:
+        warm, first, stop = median(v.warm), median(v.first_200), median(v.stop)
+        bytes_mb = v.bytes_over_base / 1e6
+        marks = [""] * 5
+        if v.is_template:
+            marks = [
+                verdict(warm is not None and warm <= TARGET_WARM_SECONDS),
+                verdict(v.reinstalled <= 1),
+                verdict(v.bytes_over_base <= TARGET_BYTES_RATIO * reference.bytes_over_base),
+                verdict(
+                    first is not None and first <= TARGET_FIRST_200_RATIO * (ref["first"] or 0.0)
+                ),
+                verdict(stop is not None and stop <= TARGET_STOP_SECONDS),
+            ]
+        cells = [
+            f"{v.label} (on {v.base})",
+            cell(median(v.cold), ref["cold"], 1),
+            cell(warm, ref["warm"], 2, marks[0]),
+            cell(median(v.unchanged), ref["unchanged"], 2),
+            f"{v.reinstalled}{marks[1]}",
+            cell(bytes_mb, ref["bytes"], 1, marks[2]),
+            cell(first, ref["first"], 2, marks[3]),
+            cell(stop, ref["stop"], 2, marks[4]),
+            cell(v.memory / 2**20, ref["memory"], 1),
+            f"{v.rate:.0f}{ratio(v.rate, ref['rate'])} ({v.errors})",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    render_time = median(renders)
+    assert render_time is not None
+    lines += [
+        "",
+        f"`copier copy` + post-render hook (uv lock, git init), defaults: {render_time:.2f} s "
+        f"(median of {len(renders)}; target ≤ {TARGET_RENDER_SECONDS:g} s:"
+        f"{verdict(render_time <= TARGET_RENDER_SECONDS)}). Load: {tool}, 16 connections on "
+        "127.0.0.1 through Docker's port publishing.",
+        "",
+        "| target | " + " | ".join(v.label for v in variants if v.is_template) + " |",
+        "|---|" + "---|" * sum(v.is_template for v in variants),
+    ]
+    for target, results in targets.rows.items():
+        row = [
+            f"{'met' if results[v.label][0] else '**missed**'} ({results[v.label][1]})"
+            if v.label in results
+            else "-"
+            for v in variants
+            if v.is_template
+        ]
+        lines.append(f"| {target} | " + " | ".join(row) + " |")
+    lines.append(
+        f"| render + lock ≤ {TARGET_RENDER_SECONDS:g} s | "
+        + ("met" if render_time <= TARGET_RENDER_SECONDS else "**missed**")
+        + f" ({render_time:.2f} s, defaults) |"
+        + " |" * (sum(v.is_template for v in variants) - 1)
+    )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(table: str) -> None:
+    """Replace the text between the markers in BENCHMARKS.md (or append it)."""
+    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
+    block = f"{BEGIN}\n{table}{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    REPORT.write_text(text)
+
+
+def machine_description() -> str:
+    memory = next(
+        int(line.split()[1]) * 1024
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    engine = docker("version", "--format", "{{.Server.Version}}").strip()
+    load_average = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
+        f"{memory / 2**30:.1f} GiB, Docker Engine {engine}; load average at start {load_average}"
+    )
+
+
+# ---------------------------------------------------------------- main
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def workspace() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="cus-bench-") as directory:
+        yield Path(directory)
+
+
+def measure(
+    args: argparse.Namespace, work: Path, engine: Engine, variants: list[Variant]
+) -> tuple[list[float], str]:
+    settings = work / "copier-settings.yml"
+    settings.write_text("{}\n")
+    environment = tool_environment(settings)
+    template = snapshot_template(work / "template")
+
+    renders = []
+    for run in range(args.runs):
+        renders.append(render(template, work / f"defaults-{run}", environment))
+        log(f"render {run + 1}: {renders[-1]:.2f} s")
+    default = work / "defaults-0"
+    for source, entrypoint in (
+        ("image", "venv"),
+        ("image", "uv-run"),
+        ("uv-managed", "venv"),
+        ("uv-managed", "uv-run"),
+    ):
+        key = f"{source}-{entrypoint}"
+        context = default if key == "image-venv" else work / key
+        if key != "image-venv":
+            render(template, context, environment, python_source=source, entrypoint=entrypoint)
+        variants.append(
+            Variant(f"template {source}/{entrypoint}", f"tpl-{key}", context, is_template=True)
+        )
+    for key, label in (("reference", "uv reference multistage"), ("naive", "naive single-stage")):
+        context = work / key
+        shutil.copytree(default, context, symlinks=True)
+        variants.append(Variant(label, key, context, BENCH / f"{key}.Dockerfile"))
+
+    for image in sorted(
+        set(RUNTIME_BASES).union(*(images_named(v.dockerfile_path) for v in variants))
+    ):
+        ensure_image(image)
+    for variant in variants:
+        for run in range(max(args.cold_runs, 1)):
+            if args.cold_runs:
+                docker("builder", "prune", "--all", "--force")
+            seconds, _ = engine.build(variant)
+            if args.cold_runs:
+                variant.cold.append(seconds)
+            log(f"{variant.label}: build {run + 1}: {seconds:.1f} s")
+        variant.base = runtime_base(variant.tag)
+        variant.bytes_over_base = image_size(variant.tag) - image_size(variant.base)
+        log(
+            f"{variant.label}: over {variant.base}: "
+            + "; ".join(added_layers(variant.tag, variant.base))
+        )
+        for run in range(args.runs):
+            edit_source(variant.context, run)
+            seconds, build_log = engine.build(variant)
+            variant.warm.append(seconds)
+            variant.reinstalled = max(variant.reinstalled, installed_packages(build_log))
+            variant.unchanged.append(engine.build(variant)[0])
+            log(f"{variant.label}: warm rebuild {run + 1}: {seconds:.2f} s")
+
+    tool = ""
+    for run in range(args.runs):  # round-robin, so drift in the machine's load hits all alike
+        for variant in variants:
+            name, port, seconds = engine.start(variant.tag)
+            variant.first_200.append(seconds)
+            if run == 0:
+                variant.memory = idle_memory(name)
+                variant.rate, variant.errors, tool = load(port, args.load_seconds, args.load_limit)
+            variant.stop.append(engine.stop(name))
+            stopped = variant.stop[-1]
+            log(f"{variant.label}: run {run + 1}: first 200 {seconds:.2f} s, stop {stopped:.2f} s")
+    return renders, tool
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="warm rebuilds, starts and renders (3)")
+    parser.add_argument(
+        "--cold-runs", type=int, default=1, help="cold builds per image; 0 skips the prune (1)"
+    )
+    parser.add_argument("--load-seconds", type=float, default=3.0, help="load test length (3)")
+    parser.add_argument(
+        "--load-limit", type=int, default=50_000, help="most requests of the Python load generator"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help=f"print only; leave {REPORT.name} alone"
+    )
+    args = parser.parse_args()
+
+    machine = machine_description()
+    engine = Engine()
+    variants: list[Variant] = []
+    started = time.perf_counter()
+    try:
+        with workspace() as work:
+            renders, tool = measure(args, work, engine, variants)
+    finally:
+        engine.close(variants)
+    table = report(variants, renders, machine, tool, args.runs)
+    print(table)
+    if not args.no_write:
+        write_report(table)
+        log(f"wrote {REPORT.relative_to(ROOT)}")
+    log(f"done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
