@@ -555,10 +555,18 @@ def machine_description() -> str:
         if line.startswith("MemTotal:")
     )
     engine = docker("version", "--format", "{{.Server.Version}}").strip()
-    load_average = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    load = os.getloadavg()
+    busy = (
+        " (busier than its cores: other work shared the machine, so the figures are noisy;"
+        " compare ratios within this run)"
+        if load[0] > (os.cpu_count() or 1)
+        else ""
+    )
     return (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
-        f"{memory / 2**30:.1f} GiB, Docker Engine {engine}; load average at start {load_average}"
+        f"{memory / 2**30:.1f} GiB, Docker Engine {engine}; load average at start "
+        + ", ".join(f"{value:.1f}" for value in load)
+        + busy
     )
 
 
