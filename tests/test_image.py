@@ -148,7 +148,9 @@ def build(context: Path, tag: str) -> str:
 def build_steps(log: str) -> list[tuple[str, bool]]:
     """The steps of a BuildKit plain-progress log: (instruction, cached)."""
     cached = set(re.findall(r"^#(\d+) CACHED$", log, re.MULTILINE))
-    steps = dict(re.findall(r"^#(\d+) \[[^\]]+\] (.+)$", log, re.MULTILINE)[::-1])
+    steps: dict[str, str] = {}
+    for step, instruction in re.findall(r"^#(\d+) \[[^\]]+\] (.+)$", log, re.MULTILINE):
+        steps.setdefault(step, instruction)
     return [(instruction, step in cached) for step, instruction in steps.items()]
 
 
@@ -309,15 +311,18 @@ def test_build_context_clutter_stays_out_of_the_image(image: Image) -> None:
 
 
 def test_source_change_rebuild_reuses_the_dependency_layer(image: Image, tmp_path: Path) -> None:
-    edited = tmp_path / "edited"
-    shutil.copytree(image.project, edited, symlinks=True)
+    context = tmp_path / "context"
+    shutil.copytree(image.project, context, symlinks=True)
     package = image.answers["package_name"]
     marker = f"# edited {uuid.uuid4().hex}\n"
-    with (edited / "src" / package / "app.py").open("a") as source:
-        source.write(marker)
-    tag = f"{image.tag.split(':')[0]}:edited-{uuid.uuid4().hex[:8]}"
+    before, edited = (f"{image.tag.split(':')[0]}:{uuid.uuid4().hex[:10]}" for _ in range(2))
     try:
-        log = build(edited, tag)
+        # Build just before the edit too: the cache is then the developer's last build, even
+        # if something pruned the engine's build cache since the fixture built the image.
+        build(context, before)
+        with (context / "src" / package / "app.py").open("a") as source:
+            source.write(marker)
+        log = build(context, edited)
         syncs = [step for step in build_steps(log) if "uv sync" in step[0]]
         dependencies = [cached for command, cached in syncs if DEPENDENCY_STEP in command]
         project = [cached for command, cached in syncs if DEPENDENCY_STEP not in command]
@@ -325,10 +330,10 @@ def test_source_change_rebuild_reuses_the_dependency_layer(image: Image, tmp_pat
         assert project == [False], f"the project layer was not rebuilt\n{log}"
         site_packages = f"{image.venv}/lib/python{image.answers['python_version']}/site-packages"
         app = f"{site_packages}/{package}/app.py"
-        installed = docker("run", "--rm", "--entrypoint", "tail", tag, "-n", "1", app).stdout
+        installed = docker("run", "--rm", "--entrypoint", "tail", edited, "-n", "1", app).stdout
         assert installed == marker
     finally:
-        docker("image", "rm", "--force", tag, check=False)
+        docker("image", "rm", "--force", before, edited, check=False)
 
 
 def test_image_has_oci_labels(image: Image) -> None:
