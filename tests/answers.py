@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 Answers = dict[str, Any]
 
@@ -35,6 +38,7 @@ COMBINATIONS: dict[str, Answers] = {
         "package_name": "acme_pay_service",
     },
     "py313-uv-managed-trixie-uv-run-postgres": {
+        "python_version": "3.13",
         "python_source": "uv-managed",
         "entrypoint": "uv-run",
         "services": ["postgres"],
@@ -61,3 +65,12 @@ COMBINATIONS: dict[str, Answers] = {
 def answers(name: str) -> Answers:
     """The full data for a named combination (the project name included)."""
     return {**DEFAULTS, **COMBINATIONS[name]}
+
+
+QUESTIONS = yaml.safe_load((Path(__file__).resolve().parent.parent / "copier.yml").read_text())
+DEFAULT_PYTHON: str = QUESTIONS["python_version"]["default"]
+
+
+def python_of(name: str) -> str:
+    """The Python version a named combination renders."""
+    return str(answers(name).get("python_version", DEFAULT_PYTHON))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 # .ci/run sets this: there, a missing engine is a failure, not a skip.
 REQUIRE_DOCKER = os.environ.get("REQUIRE_DOCKER") == "1"
@@ -133,3 +134,35 @@ def http_get(port: int, path: str, timeout: float = 5) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def lock_in_python_image(project: Path, uv: Path) -> None:
+    """`uv lock` inside python:X.Y-slim-<release>, for a Python this machine has no build of.
+
+    The post-render hook cannot lock such a render here (uv may not download Pythons), as it
+    could on a machine with that Python; the official image stands in for that machine.
+    """
+    if (project / "uv.lock").exists():
+        return
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    version, release = answers["python_version"], answers["debian_release"]
+    container = unique_name("cus-lock")
+    try:
+        docker(
+            "run",
+            "--name",
+            container,
+            "--volume",
+            f"{project}:/project",
+            "--volume",
+            f"{uv}:/usr/local/bin/uv:ro",
+            "--workdir",
+            "/project",
+            "--env",
+            "UV_PYTHON_DOWNLOADS=never",
+            f"python:{version}-slim-{release}",
+            "uv",
+            "lock",
+        )
+    finally:
+        docker("rm", "--force", container, check=False)

@@ -18,7 +18,15 @@ import pytest
 import yaml
 
 from .answers import COMBINATIONS, answers
-from .docker_helpers import docker, free_port, http_get, require_engine, unique_name
+from .conftest import UV
+from .docker_helpers import (
+    docker,
+    free_port,
+    http_get,
+    lock_in_python_image,
+    require_engine,
+    unique_name,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -45,6 +53,10 @@ def first_combination(question: str, value: object) -> str:
     matches = [name for name in COMBINATIONS if answer(name, question) == value]
     assert matches, f"no named combination has {question}={value!r}"
     return matches[0]
+
+
+# A copy of a shared render for a test that changes it: without the render's venv and caches.
+IGNORED_FOR_COPY = shutil.ignore_patterns(".venv", ".*_cache")
 
 
 def first_with_services(services: tuple[str, ...]) -> str:
@@ -173,9 +185,11 @@ def test_compose_config_is_valid_and_wires_chosen_services(rendered: Rendered, n
 
 @pytest.mark.parametrize("services", SERVICE_SETS, ids=lambda chosen: "+".join(chosen) or "none")
 def test_compose_up_is_ready_with_every_chosen_service_and_down_leaves_nothing(
-    rendered: Rendered, services: tuple[str, ...]
+    rendered: Rendered, tmp_path: Path, services: tuple[str, ...]
 ) -> None:
-    project = rendered(first_with_services(services))
+    project = tmp_path / "service"
+    shutil.copytree(rendered(first_with_services(services)), project, ignore=IGNORED_FOR_COPY)
+    lock_in_python_image(project, UV)
     with compose_stack(project, "compose.yaml") as stack:
         stack.compose("up", "--build", "--wait", "--wait-timeout", "180")
         assert stack.states() == dict.fromkeys(("app", *services), HEALTHY)
@@ -208,7 +222,8 @@ def test_dev_mode_reloads_edited_source_and_keeps_the_image_venv(
 ) -> None:
     name = first_combination("venv_path", venv_path)
     project = tmp_path / "service"
-    shutil.copytree(rendered(name), project, ignore=shutil.ignore_patterns(".venv", ".*_cache"))
+    shutil.copytree(rendered(name), project, ignore=IGNORED_FOR_COPY)
+    lock_in_python_image(project, UV)
     # A host venv beside src/ must never reach the container (where `.:/app` would put it),
     # wherever the image keeps its own.
     (project / ".venv" / "bin").mkdir(parents=True)

@@ -12,7 +12,14 @@ import pytest
 import yaml
 from copier.errors import CopierError
 
-from .answers import COMBINATIONS, PYTHON_VERSIONS, answers
+from .answers import (
+    COMBINATIONS,
+    DEFAULT_PYTHON,
+    PYTHON_VERSIONS,
+    QUESTIONS,
+    answers,
+    python_of,
+)
 from .conftest import INTERPRETERS, REPO_ROOT, UV, Render, TaskEnvironment
 from .helpers import project_files, run
 
@@ -143,20 +150,29 @@ def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> 
     template_uv = questions["uv_version"]["default"]
     assert f"ghcr.io/astral-sh/uv:{template_uv}\n" in (project / "Dockerfile").read_text()
     assert f'UV_VERSION: "{template_uv}"' in (project / ".github/workflows/ci.yml").read_text()
-    assert UV.exists()
 
 
 # ---------------------------------------------------------------- the hook
 
 
+# A combination whose Python this machine has, so the hook can lock it.
+LOCKABLE = next(name for name in COMBINATIONS if python_of(name) in INTERPRETERS)
+
+
+def test_default_python_is_the_newest_stable_one() -> None:
+    assert DEFAULT_PYTHON == "3.14"
+    assert PYTHON_VERSIONS[-1] == "3.15"
+    assert list(QUESTIONS["python_version"]["choices"]) == list(PYTHON_VERSIONS)
+
+
 def test_hook_writes_a_lock_that_matches_pyproject(rendered: Callable[[str], Path]) -> None:
-    project = rendered("defaults")
+    project = rendered(LOCKABLE)
     assert (project / "uv.lock").is_file()
     run(UV, "lock", "--check", cwd=project)
 
 
 def test_hook_makes_the_project_a_git_repository(rendered: Callable[[str], Path]) -> None:
-    project = rendered("defaults")
+    project = rendered(LOCKABLE)
     assert run("git", "rev-parse", "--show-toplevel", cwd=project).stdout.strip() == str(project)
 
 
@@ -166,7 +182,7 @@ def test_render_survives_without_uv_and_says_what_to_run(
     path = task_env.get("PATH").split(os.pathsep)
     task_env.set("PATH", os.pathsep.join(entry for entry in path if not Path(entry, "uv").exists()))
     task_env.drop("UV")
-    project = render()
+    project = render(python_version=python_of(LOCKABLE))
     assert (project / "pyproject.toml").is_file()
     assert not (project / "uv.lock").exists()
     err = capfd.readouterr().err
@@ -190,7 +206,7 @@ def test_render_survives_an_unreachable_index(
 ) -> None:
     task_env.set("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple")
     task_env.set("UV_NO_CACHE", "1")
-    project = render()
+    project = render(python_version=python_of(LOCKABLE))
     assert (project / "pyproject.toml").is_file()
     assert not (project / "uv.lock").exists()
     err = capfd.readouterr().err

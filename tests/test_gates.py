@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .answers import COMBINATIONS, answers
+from .answers import COMBINATIONS, answers, python_of
 from .conftest import INTERPRETERS, UV
 from .docker_helpers import docker, require_engine, unique_name
 from .helpers import run
@@ -25,9 +25,7 @@ GATES = (
     ("run", "--locked", "mypy"),
     ("run", "--locked", "pytest", "-p", "no:cacheprovider"),
 )
-HOST_COMBINATIONS = [
-    name for name in COMBINATIONS if answers(name).get("python_version", "3.13") in INTERPRETERS
-]
+HOST_COMBINATIONS = [name for name in COMBINATIONS if python_of(name) in INTERPRETERS]
 CONTAINER_COMBINATIONS = [name for name in COMBINATIONS if name not in HOST_COMBINATIONS]
 
 

@@ -23,11 +23,12 @@ import pytest
 import yaml
 
 from .answers import DEFAULTS, Answers
-from .conftest import render_into
+from .conftest import UV, render_into
 from .docker_helpers import (
     docker,
     http_get,
     inspect,
+    lock_in_python_image,
     published_port,
     require_engine,
     running_container,
@@ -39,7 +40,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 # Python 3.11 is paired with uv-run only: this machine's 3.11 stand-ins (python:3.11-slim-*
 # and the uv-managed mirror build) ship a stray uv, which would fail the strict no-uv check.
 VARIANTS: dict[str, Answers] = {
-    "image-opt-trixie-venv-py313": {},
+    "image-opt-trixie-venv-py314": {},
+    "image-opt-trixie-venv-py313": {"python_version": "3.13"},
+    "image-app-bookworm-uvrun-py315": {
+        "python_version": "3.15",
+        "debian_release": "bookworm",
+        "venv_path": "/app/.venv",
+        "entrypoint": "uv-run",
+    },
     "image-opt-bookworm-uvrun-py311": {
         "python_version": "3.11",
         "debian_release": "bookworm",
@@ -57,9 +65,11 @@ VARIANTS: dict[str, Answers] = {
         "venv_path": "/app/.venv",
     },
     "managed-opt-trixie-uvrun-py313": {
+        "python_version": "3.13",
         "python_source": "uv-managed",
         "entrypoint": "uv-run",
     },
+    "managed-opt-trixie-venv-py314": {"python_source": "uv-managed"},
     "managed-opt-bookworm-venv-py312": {
         "python_version": "3.12",
         "python_source": "uv-managed",
@@ -69,6 +79,7 @@ VARIANTS: dict[str, Answers] = {
         "port": 9000,
     },
     "managed-app-trixie-venv-py313": {
+        "python_version": "3.13",
         "python_source": "uv-managed",
         "venv_path": "/app/.venv",
     },
@@ -182,6 +193,27 @@ def exec_in(container: str, *command: str) -> str:
     return docker("exec", container, *command).stdout.strip()
 
 
+def skip_unless_uv_can_install(version: str, release: str) -> None:
+    """Skip a uv-managed build that cannot work on this engine, saying exactly why.
+
+    A real debian:*-slim lets `uv python install` download any release. This machine's
+    stand-in has no network for that, only an offline mirror of some versions.
+    """
+    base = f"debian:{release}-slim"
+    mirror = "/opt/standin-python-mirror/python-downloads.json"
+    listing = docker("run", "--rm", "--entrypoint", "cat", base, mirror, check=False)
+    if listing.returncode != 0:
+        return  # not a stand-in: uv downloads the interpreter as in production
+    offered = {
+        f"{entry['major']}.{entry['minor']}" for entry in json.loads(listing.stdout).values()
+    }
+    if version not in offered:
+        pytest.skip(
+            f"uv-managed Python {version} cannot be built here: the offline Python mirror in the "
+            f"local {base} stand-in only has {', '.join(sorted(offered))}"
+        )
+
+
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def image(
     request: pytest.FixtureRequest,
@@ -195,6 +227,9 @@ def image(
     destination = tmp_path_factory.mktemp("image") / name
     project = render_into(copier_template, destination, {**DEFAULTS, **VARIANTS[name]})
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    if answers["python_source"] == "uv-managed":
+        skip_unless_uv_can_install(answers["python_version"], answers["debian_release"])
+    lock_in_python_image(project, UV)
     token = f"clutter-{uuid.uuid4().hex}"
     add_clutter(project, answers["package_name"], token)
     tag = f"cus-image-{name}:{uuid.uuid4().hex[:10]}"

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT
+from .answers import PYTHON_VERSIONS
+from .conftest import INTERPRETERS, REPO_ROOT
 from .helpers import run
 
+LOCAL_PYTHON = [version for version in PYTHON_VERSIONS if version in INTERPRETERS][-1]
 QUICK_START = re.compile(r"## Quick start\n.*?```console\n(?P<commands>.*?)```", re.DOTALL)
 
 
@@ -79,7 +81,8 @@ def test_render_command_works_on_a_clean_checkout_without_uv(tmp_path: Path) -> 
     environment = {**os.environ, "PATH": os.pathsep.join(path)}
     environment.pop("UV", None)
     result = subprocess.run(
-        [*arguments, "--defaults"],
+        # A Python this machine has: here uv may not download one to lock the default (3.14).
+        [*arguments, "--defaults", "--data", f"python_version={LOCAL_PYTHON}"],
         cwd=checkout,
         env=environment,
         capture_output=True,

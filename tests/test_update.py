@@ -33,6 +33,8 @@ from .test_gates import GATES
 COPIER = Path(sys.executable).with_name("copier")
 TEMPLATE_PATHS = ("copier.yml", "template", "hooks")
 PROJECT_NAME = "Acme Payments API"
+# The owner's service runs on a Python this machine has, so the hook can lock it here.
+OWNER_PYTHON = "3.13"
 OURS, THEIRS = "<<<<<<< before updating", ">>>>>>> after updating"
 UPDATE = ("update", "--trust", "--defaults")
 SKIPPED_DIRS = {".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", "__pycache__"}
@@ -159,6 +161,8 @@ def render(template: Template, destination: Path, ref: str, *options: str) -> Pa
         ref,
         "--data",
         f"project_name={PROJECT_NAME}",
+        "--data",
+        f"python_version={OWNER_PYTHON}",
         *options,
         str(template.path),
         str(destination),
