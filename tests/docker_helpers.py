@@ -142,27 +142,28 @@ def lock_in_python_image(project: Path, uv: Path) -> None:
     The post-render hook cannot lock such a render here (uv may not download Pythons), as it
     could on a machine with that Python; the official image stands in for that machine.
     """
-    if (project / "uv.lock").exists():
-        return
+    if not (project / "uv.lock").exists():
+        run_in_python_image(project, uv, "uv", "lock")
+
+
+def run_in_python_image(
+    project: Path, uv: Path, *command: str, options: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in the project, mounted into the official image of its Python and
+    Debian release, with uv mounted in and Python downloads off; the container is removed."""
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    version, release = answers["python_version"], answers["debian_release"]
-    container = unique_name("cus-lock")
+    image = f"python:{answers['python_version']}-slim-{answers['debian_release']}"
+    container = unique_name("cus-python")
     try:
-        docker(
+        return docker(
             "run",
             "--name",
             container,
-            "--volume",
-            f"{project}:/project",
-            "--volume",
-            f"{uv}:/usr/local/bin/uv:ro",
-            "--workdir",
-            "/project",
-            "--env",
-            "UV_PYTHON_DOWNLOADS=never",
-            f"python:{version}-slim-{release}",
-            "uv",
-            "lock",
+            *("--volume", f"{project}:/project", "--workdir", "/project"),
+            *("--volume", f"{uv}:/usr/local/bin/uv:ro", "--env", "UV_PYTHON_DOWNLOADS=never"),
+            *options,
+            image,
+            *command,
         )
     finally:
         docker("rm", "--force", container, check=False)

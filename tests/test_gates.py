@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .answers import COMBINATIONS, answers, python_of
+from .answers import COMBINATIONS, python_of
 from .conftest import INTERPRETERS, UV
-from .docker_helpers import docker, require_engine, unique_name
+from .docker_helpers import require_engine, run_in_python_image
 from .helpers import run
 
 pytestmark = pytest.mark.slow
@@ -51,37 +51,13 @@ def test_rendered_project_passes_its_own_gates_in_the_python_image(
     require_engine()
     project = rendered(name)
     version = python_version_of(project)
-    release = answers(name).get("debian_release", "trixie")
     script = " && ".join(
         ["uv lock", *(" ".join(["uv", *gate]) for gate in GATES), f"python{version} --version"]
     )
-    container = unique_name("cus-gates")
-    try:
-        result = docker(
-            "run",
-            "--name",
-            container,
-            "--volume",
-            f"{project}:/project",
-            "--volume",
-            f"{UV}:/usr/local/bin/uv:ro",
-            "--volume",
-            f"{tmp_path}:/uv-cache",
-            "--workdir",
-            "/project",
-            "--env",
-            "UV_CACHE_DIR=/uv-cache",
-            "--env",
-            "UV_PYTHON_DOWNLOADS=never",
-            "--env",
-            "UV_LINK_MODE=copy",
-            f"python:{version}-slim-{release}",
-            "sh",
-            "-c",
-            script,
-        )
-    finally:
-        docker("rm", "--force", container, check=False)
+    cache = ("--volume", f"{tmp_path}:/uv-cache", "--env", "UV_CACHE_DIR=/uv-cache")
+    result = run_in_python_image(
+        project, UV, "sh", "-c", script, options=(*cache, "--env", "UV_LINK_MODE=copy")
+    )
     assert f"Python {version}." in result.stdout, result.stdout
     assert " passed" in result.stdout, result.stdout
     assert "failed" not in result.stdout, result.stdout

@@ -337,6 +337,17 @@ def test_docker_stop_ends_the_server_by_sigterm_promptly(image: Image) -> None:
         assert "Finished server process" in logs, logs
 
 
+def wait_for_sigterm_handler(name: str, timeout: float = 10) -> bool:
+    """Poll PID 1's caught-signal mask (/proc/1/status SigCgt) until SIGTERM is in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = docker("exec", name, "cat", "/proc/1/status", check=False).stdout
+        mask = re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.MULTILINE)
+        if mask and int(mask[1], 16) & (1 << (15 - 1)):
+            return True
+    return False
+
+
 def test_docker_stop_during_start_up_is_prompt_and_clean(image: Image) -> None:
     # PID 1 ignores a signal it has no handler for: a stop while the server still imports
     # must not wait for SIGKILL.
@@ -346,7 +357,11 @@ def test_docker_stop_during_start_up_is_prompt_and_clean(image: Image) -> None:
             "forwards signals; even under --init a stop in that window can race (seen: 137)"
         )
     with running_container(image.tag) as name:
-        time.sleep(0.2)
+        # Stop as soon as PID 1 catches SIGTERM: the server must handle it that early, while
+        # it still imports (the interpreter's own start-up before that is a few ms).
+        caught = wait_for_sigterm_handler(name)
+        assert caught, "PID 1 never installed a SIGTERM handler"
+        assert inspect(name)["State"]["Health"]["Status"] == "starting", "stop came too late"
         started = time.monotonic()
         docker("stop", name)
         elapsed = time.monotonic() - started
