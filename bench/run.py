@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import tool_environment
+from tests.docker_helpers import docker as docker_run
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -61,25 +62,6 @@ RUN_ID = uuid.uuid4().hex[:8]
 def docker(*arguments: str, cwd: Path | None = None, timeout: float = 900) -> str:
     """Run the docker CLI and return its stdout; raise with all its output on failure."""
     return docker_run(*arguments, cwd=cwd, timeout=timeout).stdout
-
-
-def docker_run(
-    *arguments: str, cwd: Path | None = None, timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["docker", *arguments],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"`docker {' '.join(arguments)}` exited {result.returncode}\n"
-            f"{result.stdout}\n{result.stderr}"
-        )
-    return result
 
 
 def ensure_image(name: str) -> None:
