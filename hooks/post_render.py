@@ -33,7 +33,7 @@ def find_uv() -> str | None:
     return shutil.which("uv")
 
 
-def lock(project: Path) -> bool:
+def lock(project: Path) -> None:
     """Create or refresh uv.lock; on failure say how to do it by hand."""
     pyproject = project / "pyproject.toml"
     if pyproject.is_file() and CONFLICT_MARKER.search(pyproject.read_text()):
@@ -41,14 +41,14 @@ def lock(project: Path) -> bool:
             "pyproject.toml has conflict markers, so uv.lock was not refreshed. Resolve them, "
             f"then run: cd {project} && uv lock"
         )
-        return False
+        return
     uv = find_uv()
     if uv is None:
         warn(
             "uv was not found, so uv.lock was not written. Install uv, then run: "
             f"cd {project} && uv lock"
         )
-        return False
+        return
     result = subprocess.run([uv, "lock"], cwd=project, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = result.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -56,8 +56,6 @@ def lock(project: Path) -> bool:
             f"`uv lock` failed ({detail[0]}). When the index is reachable, run: "
             f"cd {project} && uv lock"
         )
-        return False
-    return True
 
 
 def ensure_git_repository(project: Path) -> None:
