@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -34,9 +35,48 @@ def engine_answers() -> bool:
         return False
 
 
+STAND_IN = "org.opencontainers.image.vendor=local-stand-in"
+APT_ADAPTED = "local-stand-in.apt-ignores-valid-until"
+ADAPT_APT = f"""
+FROM {{image}}
+RUN echo 'Acquire::Check-Valid-Until "false";' > /etc/apt/apt.conf.d/99local-stand-in
+LABEL {APT_ADAPTED}=true
+"""
+_adapted = False
+
+
+def adapt_sid_stand_ins() -> None:
+    """Let apt work in this machine's Debian-sid stand-ins; a real engine has none of them.
+
+    ../shared/docker/provision.sh builds python:3.14/3.15 stand-ins from Debian sid, whose
+    Release file the local Debian mirror serves past its Valid-Until date, so `apt-get update`
+    fails there (the real images are trixie or bookworm). The stand-in is adapted under the
+    same name, never the template. Once per engine: later calls find the label.
+    """
+    global _adapted
+    if _adapted:
+        return
+    lock = Path(os.environ.get("TMPDIR", "/tmp")) / "cus-stand-in-apt.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # xdist workers: one adapts, the others wait
+        names = docker(
+            "image", "ls", "--filter", f"label={STAND_IN}", "--format", "{{.Repository}}:{{.Tag}}"
+        ).stdout.split()
+        for name in names:
+            if not name.startswith(("python:", "debian:")):
+                continue
+            if APT_ADAPTED in (inspect(name)["Config"].get("Labels") or {}):
+                continue
+            release = docker("run", "--rm", "--entrypoint", "cat", name, "/etc/debian_version")
+            if "sid" in release.stdout:
+                docker("build", "--tag", name, "-", stdin=ADAPT_APT.format(image=name))
+    _adapted = True
+
+
 def require_engine() -> None:
     """Skip (or, under REQUIRE_DOCKER=1, fail) when no Docker engine answers."""
     if engine_answers():
+        adapt_sid_stand_ins()
         return
     reason = "no Docker engine answers `docker info` (run ../shared/docker/provision.sh)"
     if REQUIRE_DOCKER:
@@ -45,12 +85,17 @@ def require_engine() -> None:
 
 
 def docker(
-    *arguments: str, cwd: Path | None = None, check: bool = True, timeout: float = 900
+    *arguments: str,
+    cwd: Path | None = None,
+    check: bool = True,
+    timeout: float = 900,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI; on failure raise with its whole output."""
     result = subprocess.run(
         ["docker", *arguments],
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
