@@ -286,8 +286,11 @@ def test_default_answers_leave_no_trace_of_the_enterprise_features(
     if ci == "gitlab":
         assert "publish" not in (project / ".gitlab-ci.yml").read_text()
     dockerfile = (project / "Dockerfile").read_text()
-    # Only uv-managed images install anything with apt (ca-certificates).
-    assert dockerfile.count("apt-get install") == (python_source == "uv-managed")
+    # apt installs binutils in the builder (to strip debug info) and, in uv-managed runtimes
+    # only, ca-certificates: nothing else.
+    installed = re.findall(r"apt-get install --yes --no-install-recommends (.+)", dockerfile)
+    runtime = ["ca-certificates"] if python_source == "uv-managed" else []
+    assert installed == ["binutils", *runtime]
 
 
 # ---------------------------------------------------------------- answers are validated
@@ -302,6 +305,7 @@ def test_default_answers_leave_no_trace_of_the_enterprise_features(
         ({"index_url": "https://x.example/simple/", "index_name": "Corp_PyPI"}, "kebab-case"),
         ({"build_packages": "gcc Libpq-dev"}, '"Libpq-dev" is not a Debian package name'),
         ({"runtime_packages": "libpq5;rm"}, '"libpq5;rm" is not a Debian package name'),
+        ({"offline_build": True, "strip_debug_info": True}, "strip_debug_info needs apt"),
     ],
 )
 def test_invalid_enterprise_answers_are_refused(

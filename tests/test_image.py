@@ -111,6 +111,32 @@ hashed = any(re.fullmatch(r"[0-9a-f]{8}\\.\\d+", name) for name in names)
 print(os.path.isfile(paths.openssl_cafile) or hashed)
 """
 STOP_SECONDS = 2.0
+# Imports what the server imports at start, then names every module loaded from a .py
+# file without bytecode: the app user cannot write __pycache__, so each is compiled again at
+# every start and in every health probe.
+UNCOMPILED_PROBE = """
+import importlib.util, os, sys
+import uvicorn, {package}.healthcheck
+uvicorn.Config("{package}.app:create_app", factory=True).load()
+for module in list(sys.modules.values()):
+    source = getattr(module, "__file__", None) or ""
+    if source.endswith(".py") and not os.path.exists(importlib.util.cache_from_source(source)):
+        print(module.__name__)
+"""
+# Names the venv's ELF shared objects, each with whether it has .debug_* sections.
+DEBUG_INFO_PROBE = """
+import pathlib, struct, sys
+def debug_sections(data):
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    size, count, names = struct.unpack_from("<3H", data, 0x3A)
+    headers = [struct.unpack_from("<I20xQQ", data, shoff + size * i) for i in range(count)]
+    table = data[headers[names][1]:][:headers[names][2]]
+    return [n for n, _, _ in headers if table[n:].startswith(b".debug_")]
+for path in pathlib.Path(sys.prefix).rglob("*.so"):
+    data = path.read_bytes()
+    if data[:5] == b"\\x7fELF\\x02":
+        print(path, bool(debug_sections(data)))
+"""
 
 
 @dataclass(frozen=True)
@@ -370,6 +396,19 @@ def test_docker_stop_during_start_up_is_prompt_and_clean(image: Image) -> None:
         assert elapsed < STOP_SECONDS, f"docker stop took {elapsed:.1f}s: SIGKILL after a timeout?"
 
 
+def test_every_module_the_server_imports_has_bytecode(image: Image) -> None:
+    probe = UNCOMPILED_PROBE.format(package=image.answers["package_name"])
+    result = docker("run", "--rm", "--entrypoint", "python", image.tag, "-c", probe)
+    assert result.stdout.split() == [], "compiled at every start, as the app user cannot cache"
+
+
+def test_compiled_extensions_carry_no_debug_info(image: Image) -> None:
+    listing = docker("run", "--rm", "--entrypoint", "python", image.tag, "-c", DEBUG_INFO_PROBE)
+    extensions = dict(line.rsplit(" ", 1) for line in listing.stdout.splitlines())
+    assert any("/uvloop/" in path for path in extensions), "uvloop's extension was not found"
+    assert [path for path, debug in extensions.items() if debug == "True"] == []
+
+
 def test_build_context_clutter_stays_out_of_the_image(image: Image) -> None:
     package = image.answers["package_name"]
     installed = [path for path in image.files if path.endswith(f"/site-packages/{package}/app.py")]
@@ -404,6 +443,10 @@ def test_source_change_rebuild_reuses_the_dependency_layer(image: Image, tmp_pat
         app = f"{site_packages}/{package}/app.py"
         installed = docker("run", "--rm", "--entrypoint", "tail", edited, "-n", "1", app).stdout
         assert installed == marker
+        # The runtime shares every layer but the project's: a release ships only that one.
+        layers = [inspect(tag)["RootFS"]["Layers"] for tag in (before, edited)]
+        assert len(layers[0]) == len(layers[1])
+        assert len([new for old, new in zip(*layers, strict=True) if old != new]) == 1
     finally:
         docker("image", "rm", "--force", before, edited, check=False)
 
