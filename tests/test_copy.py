@@ -144,6 +144,20 @@ def test_uv_managed_python_uses_debian_slim_and_copies_the_interpreter(
     )
 
 
+@pytest.mark.parametrize("python_source", ["image", "uv-managed"])
+def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_source: str) -> None:
+    stripped, kept = (
+        (render(python_source=python_source, strip_debug_info=strip) / "Dockerfile").read_text()
+        for strip in (True, False)
+    )
+    assert "install --yes --no-install-recommends binutils" in stripped
+    assert "-exec strip --strip-debug {} +" in stripped
+    assert "binutils" not in kept
+    assert "strip" not in kept
+    # Without binutils the builder of an image-mode service needs no apt at all.
+    assert kept.count("apt-get install") == (python_source == "uv-managed")
+
+
 def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> None:
     project = rendered("defaults")
     questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
