@@ -391,7 +391,7 @@ def test_publishing_builds_both_platforms_and_pushes_only_on_tags(
     assert workflow["permissions"] == {"contents": "read"}
     job = workflow["jobs"]["publish"]
     assert job["permissions"] == {"contents": "read", "packages": "write"}
-    uses = [step["uses"].split("@")[0] for step in job["steps"]]
+    uses = [step["uses"].split("@")[0] for step in job["steps"] if "uses" in step]
     assert uses == [
         "actions/checkout",
         "docker/setup-qemu-action",
@@ -404,6 +404,11 @@ def test_publishing_builds_both_platforms_and_pushes_only_on_tags(
     assert build_push["platforms"] == "linux/amd64,linux/arm64"
     assert build_push["push"] is True
     assert "netrc=${{ secrets.INDEX_NETRC }}" in build_push["secrets"]
+    # ca_bundle=runtime: the runner's bundle and the digest an earlier step computed.
+    assert build_push["secret-files"].strip() == "ca_bundle=/etc/ssl/certs/ca-certificates.crt"
+    assert build_push["build-args"].strip() == "CA_BUNDLE_SHA256=${{ steps.ca.outputs.sha256 }}"
+    (digest,) = [step for step in job["steps"] if step.get("id") == "ca"]
+    assert "sha256sum /etc/ssl/certs/ca-certificates.crt" in digest["run"]
     # No cache a pull request could have written reaches a release build.
     assert not [key for key in build_push if key.startswith("cache")]
 
@@ -654,6 +659,38 @@ def test_offline_build_from_the_exported_cache_matches_the_online_build(
         online, offline_files = venv_manifest(online_tag), venv_manifest(offline_tag)
         assert len(online) > 500
         assert offline_files == online
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_ci_builds_a_runtime_ca_bundle_image_with_the_runners_own_bundle(
+    copier_template: Path, tmp_path: Path
+) -> None:
+    """The workflow's Build step, run as the runner runs it: the required secret and digest."""
+    require_engine()
+    project = render_service(copier_template, tmp_path / "service", ca_bundle="runtime")
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    (step,) = [s for s in workflow["jobs"]["image"]["steps"] if s.get("name") == "Build"]
+    bundle = Path(step["env"]["CA_BUNDLE"])
+    if not bundle.is_file():
+        pytest.skip(f"this machine has no {bundle}, which the workflow reads on the runner")
+    tag = unique_name("cus-ci-ca") + ":test"
+    slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
+    script = step["run"].replace(f"{slug}:ci", tag)
+    assert tag in script
+    with removed_afterwards(tag):
+        built = subprocess.run(
+            ["bash", "-e", "-c", script],
+            cwd=project,
+            env={**os.environ, **step["env"]},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert built.returncode == 0, built.stderr[-3000:]
+        added = "/usr/local/share/ca-certificates/organisation-ca-bundle.crt"
+        copied = docker("run", "--rm", "--user", "0", "--entrypoint", "cat", tag, added).stdout
+        assert copied == bundle.read_text()
 
 
 # ---------------------------------------------------------------- native dependencies
