@@ -169,6 +169,29 @@ def removed_afterwards(*tags: str) -> Iterator[None]:
             docker("image", "rm", "--force", tag, check=False)
 
 
+def run_ci_build(
+    project: Path, tag: str, environment: dict[str, str], *options: str
+) -> subprocess.CompletedProcess[str]:
+    """The CI workflow's Build step as a runner runs it, building `tag`; options go first."""
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    (step,) = [s for s in workflow["jobs"]["image"]["steps"] if s.get("name") == "Build"]
+    slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
+    script = (
+        step["run"]
+        .replace(f"{slug}:ci", tag)
+        .replace("docker build", "docker build " + " ".join(options), 1)
+    )
+    assert tag in script
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=project,
+        env={**os.environ, **step.get("env", {}), **environment},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def python_in(tag: str, code: str, *run_arguments: str) -> str:
     """Run Python in a throwaway container of the image; its stdout."""
     return docker(
@@ -420,6 +443,27 @@ def test_publishing_builds_both_platforms_and_pushes_only_on_tags(
     assert '"$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG" --push' in script
 
 
+def test_ci_passes_the_index_login_to_tests_and_image_builds(
+    featured: Callable[[str, str], Path],
+) -> None:
+    workflow = yaml.safe_load(
+        (featured("github", "image") / ".github/workflows/ci.yml").read_text()
+    )
+    (sync,) = [s for s in workflow["jobs"]["test"]["steps"] if s.get("run") == "uv sync --locked"]
+    assert sync["env"] == {
+        f"UV_INDEX_CORP_PYPI_{part}": f"${{{{ secrets.UV_INDEX_CORP_PYPI_{part} }}}}"
+        for part in ("USERNAME", "PASSWORD")
+    }
+    (build,) = [s for s in workflow["jobs"]["image"]["steps"] if s.get("name") == "Build"]
+    assert build["env"]["INDEX_NETRC"] == "${{ secrets.INDEX_NETRC }}"
+    assert "--secret id=netrc,env=INDEX_NETRC" in build["run"]
+
+    gitlab = yaml.safe_load((featured("gitlab", "image") / ".gitlab-ci.yml").read_text())
+    script = " ".join(gitlab["build-image"]["script"])
+    assert "--secret id=netrc,env=INDEX_NETRC" in script
+    assert "--secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt" in script
+
+
 def test_uv_caches_are_per_platform_when_publishing(featured: Callable[[str, str], Path]) -> None:
     dockerfile = (featured("github", "uv-managed") / "Dockerfile").read_text()
     mounts = re.findall(r"--mount=type=cache,[^ ]*target=/root/\.cache/uv[^ ]*", dockerfile)
@@ -468,6 +512,12 @@ def test_private_index_login_reaches_the_build_only_as_a_secret(
             assert python_in(
                 tag, f"import {PACKAGE.replace('-', '_')} as m; print(m.GREETING)"
             ) == (GREETING)
+
+            # CI's Build step gets the login from the INDEX_NETRC secret.
+            ci_built = run_ci_build(
+                project, tag, {"INDEX_NETRC": netrc.read_text()}, "--no-cache", "--network", "host"
+            )
+            assert ci_built.returncode == 0, ci_built.stderr[-3000:]
 
             # Nowhere in the image: history, config, layers, filesystem.
             history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag).stdout
@@ -669,24 +719,14 @@ def test_ci_builds_a_runtime_ca_bundle_image_with_the_runners_own_bundle(
     """The workflow's Build step, run as the runner runs it: the required secret and digest."""
     require_engine()
     project = render_service(copier_template, tmp_path / "service", ca_bundle="runtime")
-    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
-    (step,) = [s for s in workflow["jobs"]["image"]["steps"] if s.get("name") == "Build"]
-    bundle = Path(step["env"]["CA_BUNDLE"])
+    bundle = SYSTEM_BUNDLE
+    ci = (project / ".github" / "workflows" / "ci.yml").read_text()
+    assert f"CA_BUNDLE: {bundle}" in ci
     if not bundle.is_file():
         pytest.skip(f"this machine has no {bundle}, which the workflow reads on the runner")
     tag = unique_name("cus-ci-ca") + ":test"
-    slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
-    script = step["run"].replace(f"{slug}:ci", tag)
-    assert tag in script
     with removed_afterwards(tag):
-        built = subprocess.run(
-            ["bash", "-e", "-c", script],
-            cwd=project,
-            env={**os.environ, **step["env"]},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        built = run_ci_build(project, tag, {})
         assert built.returncode == 0, built.stderr[-3000:]
         added = "/usr/local/share/ca-certificates/organisation-ca-bundle.crt"
         copied = docker("run", "--rm", "--user", "0", "--entrypoint", "cat", tag, added).stdout
