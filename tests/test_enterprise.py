@@ -169,12 +169,18 @@ def removed_afterwards(*tags: str) -> Iterator[None]:
             docker("image", "rm", "--force", tag, check=False)
 
 
+def ci_build_step(project: Path) -> dict[str, Any]:
+    """The image job's Build step of the rendered GitHub CI workflow."""
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    (step,) = [s for s in workflow["jobs"]["image"]["steps"] if s.get("name") == "Build"]
+    return dict(step)
+
+
 def run_ci_build(
     project: Path, tag: str, environment: dict[str, str], *options: str
 ) -> subprocess.CompletedProcess[str]:
     """The CI workflow's Build step as a runner runs it, building `tag`; options go first."""
-    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
-    (step,) = [s for s in workflow["jobs"]["image"]["steps"] if s.get("name") == "Build"]
+    step = ci_build_step(project)
     slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
     script = (
         step["run"]
@@ -454,7 +460,7 @@ def test_ci_passes_the_index_login_to_tests_and_image_builds(
         f"UV_INDEX_CORP_PYPI_{part}": f"${{{{ secrets.UV_INDEX_CORP_PYPI_{part} }}}}"
         for part in ("USERNAME", "PASSWORD")
     }
-    (build,) = [s for s in workflow["jobs"]["image"]["steps"] if s.get("name") == "Build"]
+    build = ci_build_step(featured("github", "image"))
     assert build["env"]["INDEX_NETRC"] == "${{ secrets.INDEX_NETRC }}"
     assert "--secret id=netrc,env=INDEX_NETRC" in build["run"]
 
