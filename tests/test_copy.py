@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +24,7 @@ from .answers import (
     answers,
     python_of,
 )
-from .conftest import INTERPRETERS, REPO_ROOT, UV, Render, TaskEnvironment
+from .conftest import INTERPRETERS, REPO_ROOT, UV, Render, TaskEnvironment, render_into
 from .helpers import project_files, run
 
 COMMON_FILES = {
@@ -212,7 +216,10 @@ def test_render_without_an_interpreter_of_that_version_says_what_to_run(
         pytest.skip("every offered Python has a local interpreter here")
     project = render(python_version=missing[0])
     assert not (project / "uv.lock").exists()
-    assert f"cd {project} && uv lock" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "uv found no Python that the project allows" in err
+    assert f"No interpreter found for Python {missing[0]}" in err  # uv's own words
+    assert f"cd {project} && uv lock" in err
 
 
 def test_render_survives_an_unreachable_index(
@@ -225,7 +232,69 @@ def test_render_survives_an_unreachable_index(
     assert not (project / "uv.lock").exists()
     err = capfd.readouterr().err
     assert "`uv lock` failed" in err
+    assert "uv could not reach the package index" in err
+    assert "Connection refused" in err  # uv's own words
     assert f"cd {project} && uv lock" in err
+
+
+def test_lock_failure_names_the_real_cause_and_quotes_the_path(tmp_path: Path) -> None:
+    """Not every `uv lock` failure is an unreachable index: here pyproject.toml is broken."""
+    project = tmp_path / "my services" / "acme"
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "acme"\ndependencies = ["x"\n')
+    result = run(sys.executable, REPO_ROOT / "hooks" / "post_render.py", cwd=project)
+    assert "pyproject.toml is not valid TOML" in result.stderr
+    assert "TOML parse error" in result.stderr
+    assert "index is reachable" not in result.stderr
+    assert f"cd '{project}' && uv lock" in result.stderr
+
+
+def test_commands_the_hook_prints_quote_the_project_path(
+    copier_template: Path,
+    tmp_path: Path,
+    task_env: TaskEnvironment,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    path = task_env.get("PATH").split(os.pathsep)
+    task_env.set("PATH", os.pathsep.join(entry for entry in path if not Path(entry, "uv").exists()))
+    task_env.drop("UV")
+    project = render_into(
+        copier_template,
+        tmp_path / "my services" / "acme",
+        {**answers("defaults"), "python_version": python_of(LOCKABLE)},
+    )
+    command = capfd.readouterr().err.split("then run: ")[1].splitlines()[0]
+    assert command == f"cd '{project}' && uv lock"
+    assert shlex.split(command)[1] == str(project)
+
+
+def test_render_survives_a_git_without_initial_branch(
+    render: Render, tmp_path: Path, task_env: TaskEnvironment
+) -> None:
+    """git < 2.28 refuses `git init --initial-branch`: the hook must not lose the render."""
+    real_git = shutil.which("git", path=task_env.get("PATH"))
+    old_git = tmp_path / "old-git" / "git"
+    old_git.parent.mkdir()
+    old_git.write_text(
+        "#!/bin/sh\n"
+        'for argument in "$@"; do\n'
+        '  case "$argument" in --initial-branch*)\n'
+        '    echo "error: unknown option \\`initial-branch=main\'" >&2; exit 129;;\n'
+        "  esac\n"
+        "done\n"
+        f'exec {real_git} "$@"\n'
+    )
+    old_git.chmod(0o755)
+    task_env.set("PATH", f"{old_git.parent}{os.pathsep}{task_env.get('PATH')}")
+    refused = subprocess.run(
+        [old_git, "init", "--initial-branch=main"], cwd=tmp_path, capture_output=True, check=False
+    )
+    assert refused.returncode == 129, "the stand-in must refuse --initial-branch like old git"
+
+    project = render(python_version=python_of(LOCKABLE))
+    assert (project / "uv.lock").is_file()
+    assert run("git", "rev-parse", "--show-toplevel", cwd=project).stdout.strip() == str(project)
+    assert run("git", "symbolic-ref", "HEAD", cwd=project).stdout.strip() == "refs/heads/main"
 
 
 # ---------------------------------------------------------------- invalid answers
@@ -247,6 +316,14 @@ INVALID_ANSWERS = {
     "unknown python": ({"python_version": "3.9"}, "python_version"),
     "unknown venv path": ({"venv_path": "/venv"}, "venv_path"),
     "unknown service": ({"services": ["mysql"]}, "services"),
+    "index url with a token in its query": (
+        {"index_url": "https://pypi.example.com/simple/?token=s3cr3t"},
+        "without credentials, query string, fragment",
+    ),
+    "index url with a fragment": (
+        {"index_url": "https://pypi.example.com/simple/#sha"},
+        "without credentials, query string, fragment",
+    ),
 }
 
 

@@ -330,7 +330,7 @@ def test_default_answers_leave_no_trace_of_the_enterprise_features(
     [
         ({"index_url": "ftp://pypi.example.com/simple/"}, "index_url must be an http(s) URL"),
         ({"index_url": "https://bot:pw@pypi.example.com/simple/"}, "without credentials"),
-        ({"index_url": "https://pypi.example.com/my index/"}, "without credentials or spaces"),
+        ({"index_url": "https://pypi.example.com/my index/"}, "fragment or spaces"),
         ({"index_url": "https://x.example/simple/", "index_name": "Corp_PyPI"}, "kebab-case"),
         ({"build_packages": "gcc Libpq-dev"}, '"Libpq-dev" is not a Debian package name'),
         ({"runtime_packages": "libpq5;rm"}, '"libpq5;rm" is not a Debian package name'),
