@@ -36,6 +36,8 @@ PROJECT_NAME = "Acme Payments API"
 # The owner's service runs on a Python this machine has, so the hook can lock it here.
 OWNER_PYTHON = "3.13"
 OURS, THEIRS = "<<<<<<< before updating", ">>>>>>> after updating"
+# A line `git diff --check` reports as a leftover conflict marker.
+MARKER_LINE = re.compile(r"^([<=>|])\1{6}( |$)", re.MULTILINE)
 UPDATE = ("update", "--trust", "--defaults")
 SKIPPED_DIRS = {".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", "__pycache__"}
 
@@ -376,15 +378,25 @@ def test_overlapping_edits_become_visible_conflicts(released: Template, tmp_path
     # The hook cannot lock a pyproject.toml with markers: it says so and lets the update finish.
     assert "pyproject.toml has conflict markers" in result.stderr
     assert f"cd {project} && uv lock" in result.stderr
-    # UPDATING.md shows the owner exactly these markers, and a command that finds them.
+    # UPDATING.md names exactly these markers (never as lines), and a command that finds them.
     guide = (project / "UPDATING.md").read_text()
     assert OURS in guide
     assert THEIRS in guide
+    assert not MARKER_LINE.findall(guide)
     check = subprocess.run(
         ["git", "diff", "HEAD", "--check"], cwd=project, capture_output=True, text=True, check=False
     )
     assert "git diff HEAD --check" in guide
     assert "leftover conflict marker" in check.stdout
+
+
+def test_updating_guide_has_no_line_git_takes_for_a_conflict_marker(
+    rendered: Callable[[str], Path],
+) -> None:
+    """Otherwise `git diff --check` flags the guide itself when an update adds it."""
+    guide = (rendered("defaults") / "UPDATING.md").read_text()
+    assert MARKER_LINE.search("x\n" + OURS + "\n")
+    assert not MARKER_LINE.findall(guide)
 
 
 # ---------------------------------------------------------------- no-op updates
@@ -486,6 +498,9 @@ def test_update_across_0_2_0_moves_the_update_guide(
     assert (project / "UPDATING.md").read_text() == (fresh / "UPDATING.md").read_text()
     assert not files_named(project, "*.rej")
     run(UV, "lock", "--check", cwd=project)
+    # The owner's check from UPDATING.md passes once the new guide is staged.
+    git("add", "--all", cwd=project)
+    git("diff", "--cached", "--check", cwd=project)
     # Migrations may run again (a HEAD render re-crosses 0.2.0): the second run is a no-op.
     script = template.path / "hooks" / "move_update_guide.py"
     again = run(sys.executable, script, cwd=project)
