@@ -66,8 +66,18 @@ def clean_checkout(destination: Path) -> Path:
     return destination
 
 
+def updating_guide_command(service: Path) -> list[str]:
+    """The update command the service's UPDATING.md gives, from `update` on."""
+    guide = (service / "UPDATING.md").read_text()
+    line = next(line for line in guide.splitlines() if line.startswith("uvx copier@"))
+    arguments = shlex.split(line)
+    return arguments[arguments.index("update") :]
+
+
 @pytest.mark.slow
-def test_render_command_works_on_a_clean_checkout_without_uv(tmp_path: Path) -> None:
+def test_render_command_works_on_a_clean_checkout_without_uv_and_its_service_updates(
+    tmp_path: Path,
+) -> None:
     checkout = clean_checkout(tmp_path / "copier-uv-service")
     render, _ = quick_start_commands()
     arguments = shlex.split(render)
@@ -81,8 +91,9 @@ def test_render_command_works_on_a_clean_checkout_without_uv(tmp_path: Path) -> 
     environment = {**os.environ, "PATH": os.pathsep.join(path)}
     environment.pop("UV", None)
     result = subprocess.run(
-        # A Python this machine has: here uv may not download one to lock the default (3.14).
-        [*arguments, "--defaults", "--data", f"python_version={LOCAL_PYTHON}"],
+        # Exactly the README's line, through a shell as a person types it. A Python this
+        # machine has: here uv may not download one to lock the default (3.14).
+        ["sh", "-c", f"{render} --defaults --data python_version={LOCAL_PYTHON}"],
         cwd=checkout,
         env=environment,
         capture_output=True,
@@ -96,3 +107,26 @@ def test_render_command_works_on_a_clean_checkout_without_uv(tmp_path: Path) -> 
     assert (service / "uv.lock").is_file(), result.stderr
     answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "99.99.99"
+
+    # The service updates to a newer release of that checkout, as its UPDATING.md says.
+    run("git", "add", "--all", cwd=service)
+    run("git", "commit", "--quiet", "--message", "Render the service", cwd=service)
+    guide = checkout / "template" / "UPDATING.md"
+    guide.write_text(guide.read_text() + "\nReleased as 100.0.0.\n")
+    run("git", "commit", "--quiet", "--all", "--message", "Release 100.0.0", cwd=checkout)
+    run("git", "tag", "100.0.0", cwd=checkout)
+    copier = arguments[: arguments.index("copy")]
+    copier[1] = str(checkout / copier[1])
+    result = subprocess.run(
+        [*copier, *updating_guide_command(service)],
+        cwd=service,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "100.0.0"
+    assert (service / "UPDATING.md").read_text().endswith("\nReleased as 100.0.0.\n")
