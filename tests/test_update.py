@@ -27,7 +27,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from .conftest import REPO_ROOT, UV
-from .helpers import run
+from .helpers import project_files, run
 from .test_gates import GATES
 
 COPIER = Path(sys.executable).with_name("copier")
@@ -433,6 +433,65 @@ def test_new_question_whose_default_keeps_the_output_changes_only_the_answers(
     commit(project, "Update to 1.1.0")
     update(project, "--data", "healthcheck_interval=10s")
     assert "HEALTHCHECK --interval=10s " in (project / "Dockerfile").read_text()
+
+
+# ---------------------------------------------------------------- renaming the package
+
+OWNER_MODULE = '"""Orders: the owner\'s own module."""\n\nORDERS: list[str] = []\n'
+
+
+def rename_package(project: Path, old: str, new: str) -> None:
+    """UPDATING.md's rename: git mv, then the new name in every file `git grep -lw` lists."""
+    git("mv", f"src/{old}", f"src/{new}", cwd=project)
+    for relative in git("grep", "-lw", old, cwd=project).split():
+        path = project / relative
+        path.write_text(re.sub(rf"\b{old}\b(?!-\*\.dist-info)", new, path.read_text()))
+    commit(project, f"Rename the package {old} to {new}")
+
+
+def test_update_refuses_to_rename_the_package_and_says_how(
+    released: Template, tmp_path: Path
+) -> None:
+    """Copier would delete src/<old>/, the owner's modules with it, without a conflict."""
+    project = render(released, tmp_path / "service", "1.0.0")
+    old = answers_of(project)["package_name"]
+    module = project / "src" / old / "orders.py"
+    module.write_text(OWNER_MODULE)
+    commit(project, "Owner: orders module")
+
+    refused = subprocess.run(
+        [COPIER, *UPDATE, "--data", "package_name=payments"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert f"would delete src/{old}/ with your code in it" in refused.stderr
+    assert f"git mv src/{old} src/payments\n    git grep -lw {old}\n" in refused.stderr
+    assert "UPDATING.md, 'Renaming the package'" in refused.stderr
+    assert status(project) == []
+    assert module.read_text() == OWNER_MODULE
+    assert answers_of(project)["_commit"] == "1.0.0"
+
+    # UPDATING.md's way: rename, then an ordinary update gives what a fresh render has.
+    guide = (project / "UPDATING.md").read_text()
+    assert "## Renaming the package" in guide
+    assert "git mv src/old_name src/new_name\ngit grep -lw old_name\n" in guide
+    rename_package(project, old, "payments")
+    update(project)
+    assert answers_of(project)["_commit"] == "1.1.0"
+    assert (project / "src" / "payments" / "orders.py").read_text() == OWNER_MODULE
+    fresh = render(released, tmp_path / "fresh", "1.1.0", "--data", "package_name=payments")
+    # README.md is the owner's (kept from 1.0.0); uv.lock is checked below.
+    expected = project_files(fresh) - {"README.md", "uv.lock"}
+    assert project_files(project) - {"README.md", "uv.lock"} == {
+        *expected,
+        "src/payments/orders.py",
+    }
+    for relative in sorted(expected):
+        assert (project / relative).read_text() == (fresh / relative).read_text(), relative
+    run(UV, "lock", "--check", cwd=project)
 
 
 # ---------------------------------------------------------------- the post-render hook
