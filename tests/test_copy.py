@@ -335,3 +335,24 @@ def test_invalid_answer_is_refused_and_nothing_is_written(
         render(**data)
     assert message in str(refused.value)
     assert not any(tmp_path.glob("service-*/*")), "a refused render must write nothing"
+
+
+def test_copier_cli_ends_a_refusal_with_the_reason(copier_template: Path, tmp_path: Path) -> None:
+    """Copier prints a traceback for a refused answer; the validator's line comes last."""
+    copier = Path(sys.executable).with_name("copier")
+    token_url = "index_url=https://pypi.example.com/simple/?token=s3cr3t"
+    result = subprocess.run(
+        [copier, "copy", "--trust", "--defaults", "--data", token_url, copier_template, "service"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ValueError: Validation error for question 'index_url': index_url must be an http(s) URL "
+        "without credentials, query string, fragment or spaces, like "
+        "https://pypi.example.com/simple/ (uv reads the login from .netrc or "
+        "UV_INDEX_<NAME>_USERNAME and _PASSWORD)"
+    )
+    assert not (tmp_path / "service").exists()
