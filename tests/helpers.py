@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -32,3 +36,48 @@ def project_files(project: Path) -> set[str]:
         for path in project.rglob("*")
         if path.is_file() and not skipped.intersection(path.relative_to(project).parts)
     }
+
+
+def run_in_terminal(
+    command: list[str | Path], cwd: Path, replies: dict[str, str], timeout: float = 600
+) -> tuple[int, str]:
+    """Run a command in a pseudo-terminal, as a person at its prompts would.
+
+    When the output so far shows a key of `replies` (a prompt), its value is typed once. Returns
+    the exit code and everything the terminal showed.
+    """
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [str(part) for part in command],
+        cwd=cwd,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        # prompt_toolkit would wait for an answer to its cursor-position query otherwise.
+        env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm"},
+        start_new_session=True,
+    )
+    os.close(terminal)
+    shown, pending = b"", dict(replies)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([controller], [], [], 1)[0]:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not chunk:
+                break
+            shown += chunk
+            for prompt in [prompt for prompt in pending if prompt.encode() in shown]:
+                os.write(controller, pending.pop(prompt).encode())
+        else:
+            process.kill()
+            raise AssertionError(f"{command} still ran after {timeout}s:\n{shown.decode()}")
+        return process.wait(timeout=60), shown.decode(errors="replace")
+    finally:
+        os.close(controller)

@@ -27,7 +27,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from .conftest import REPO_ROOT, UV
-from .helpers import project_files, run
+from .helpers import project_files, run, run_in_terminal
 from .test_gates import GATES
 
 COPIER = Path(sys.executable).with_name("copier")
@@ -467,7 +467,7 @@ def test_update_refuses_to_rename_the_package_and_says_how(
         check=False,
     )
     assert refused.returncode != 0
-    assert f"would delete src/{old}/ with your code in it" in refused.stderr
+    assert f"would delete the modules it rendered in src/{old}/" in refused.stderr
     assert f"git mv src/{old} src/payments\n    git grep -lw {old}\n" in refused.stderr
     assert "UPDATING.md, 'Renaming the package'" in refused.stderr
     assert status(project) == []
@@ -492,6 +492,38 @@ def test_update_refuses_to_rename_the_package_and_says_how(
     for relative in sorted(expected):
         assert (project / relative).read_text() == (fresh / relative).read_text(), relative
     run(UV, "lock", "--check", cwd=project)
+
+
+def test_update_fails_when_a_new_package_name_is_typed_at_the_prompt(
+    released: Template, tmp_path: Path
+) -> None:
+    """The prompt comes after copier's "before" migrations: the "after" one catches it."""
+    project = render(released, tmp_path / "service", "1.0.0")
+    old = answers_of(project)["package_name"]
+    app = project / "src" / old / "app.py"
+    edit(app, "import logging\n", "import logging\n\n# Owner: payments team.\n")
+    edited = app.read_text()
+    commit(project, "Owner: a note in app.py")
+    # Every other answer as it was, so the package name is the one question asked.
+    others = {key: value for key, value in answers_of(project).items() if key[0] != "_"}
+    del others["package_name"]
+    data = tmp_path / "answers.yml"
+    data.write_text(yaml.safe_dump(others))
+
+    code, shown = run_in_terminal(
+        [COPIER, "update", "--trust", "--data-file", data],
+        cwd=project,
+        replies={"Python import name": "\x15payments\r"},  # Ctrl-U clears the old name
+    )
+    assert code != 0, shown
+    assert f"this update renamed the package {old} to payments" in shown
+    assert "git reset --hard && git clean -fd" in shown
+    # The undo it prints restores the service exactly.
+    git("reset", "--quiet", "--hard", cwd=project)
+    git("clean", "-fd", "--quiet", cwd=project)
+    assert status(project) == []
+    assert app.read_text() == edited
+    assert not (project / "src" / "payments").exists()
 
 
 # ---------------------------------------------------------------- the post-render hook
