@@ -17,7 +17,8 @@ from .conftest import INTERPRETERS, REPO_ROOT, UV, Render
 from .docker_helpers import require_engine
 from .helpers import run
 
-RESERVED: set[str] = set(yaml.safe_load(QUESTIONS["reserved_package_names"]["default"]))
+RESERVED_LIST: list[object] = yaml.safe_load(QUESTIONS["reserved_package_names"]["default"])
+RESERVED = {name for name in RESERVED_LIST if isinstance(name, str)}
 # What package_name's first check lets through; the reserved list only has to cover these.
 ACCEPTED_SHAPE = re.compile(r"[a-z][a-z0-9_]*")
 ADD = "python3 scripts/reserved_names.py --write"
@@ -35,6 +36,8 @@ def test_reserved_list_is_sorted_and_wrapped_as_the_script_writes_it() -> None:
     script = REPO_ROOT / "scripts" / "reserved_names.py"
     printed = run(sys.executable, script, cwd=REPO_ROOT).stdout
     assert printed in (REPO_ROOT / "copier.yml").read_text(), f"run {ADD}"
+    # YAML reads bare true, null or 1e3 as other types, which a package name never equals.
+    assert len(RESERVED) == len(RESERVED_LIST), "quote the names YAML does not read as strings"
 
 
 def names_of_python(version: str) -> set[str]:
