@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -48,10 +47,7 @@ def names_of_python(version: str) -> set[str]:
         require_engine()
         image = f"python:{version}-slim-{QUESTIONS['debian_release']['default']}"
         command = ["docker", "run", "--rm", "--network", "none", image, "python3"]
-    output = subprocess.run(
-        [*command, "-c", NAMES_OF_A_PYTHON], capture_output=True, text=True, check=True
-    ).stdout
-    return set(json.loads(output))
+    return set(json.loads(run(*command, "-c", NAMES_OF_A_PYTHON, cwd=REPO_ROOT).stdout))
 
 
 @pytest.mark.parametrize(
