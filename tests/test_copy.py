@@ -297,6 +297,38 @@ def test_render_survives_a_git_without_initial_branch(
     assert run("git", "symbolic-ref", "HEAD", cwd=project).stdout.strip() == "refs/heads/main"
 
 
+# ---------------------------------------------------------------- long names
+
+# The longest project_slug and package_name the validators accept.
+NAME_MAX: int = QUESTIONS["name_max_length"]["default"]
+# Derives a project_slug and package_name of exactly NAME_MAX characters.
+LONGEST_NAME = "Order Fulfillment and Inventory Services"
+# Every answer that lengthens a line holding the slug or the package name.
+LONG_LINES = {
+    "venv_path": "/app/.venv",
+    "entrypoint": "uv-run",
+    "port": 65535,
+    "services": ["postgres", "redis"],
+    "publish_image": True,
+    "index_url": "https://pypi.example.com/simple/",
+    "ca_bundle": "runtime",
+    "offline_build": True,
+    "strip_debug_info": False,
+}
+
+
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+def test_names_at_the_maximum_length_fit_every_line(render: Render, ci: str) -> None:
+    project = render(project_name=LONGEST_NAME, ci=ci, **LONG_LINES)
+    data = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    slug, package = data["project_slug"], data["package_name"]
+    assert len(slug) == len(package) == NAME_MAX
+    for relative in sorted(project_files(project) - {"uv.lock"}):
+        for number, line in enumerate((project / relative).read_text().splitlines(), 1):
+            if slug in line or package in line:
+                assert len(line) <= 100, f"{relative}:{number} has {len(line)} columns: {line}"
+
+
 # ---------------------------------------------------------------- invalid answers
 
 INVALID_ANSWERS = {
@@ -309,6 +341,28 @@ INVALID_ANSWERS = {
     "package that is stdlib": ({"package_name": "json"}, "would shadow a Python keyword"),
     "package the service imports": ({"package_name": "fastapi"}, "would shadow"),
     "package named test": ({"package_name": "test"}, "would shadow"),
+    "package that is stdlib in 3.9+": ({"package_name": "zoneinfo"}, "would shadow"),
+    "package that is stdlib in 3.14+": ({"package_name": "annotationlib"}, "would shadow"),
+    "package a dev tool imports": ({"package_name": "packaging"}, "would shadow"),
+    "package a driver imports": ({"package_name": "psycopg_binary"}, "would shadow"),
+    "package with a leading underscore": ({"package_name": "_pytest"}, "starts with a letter"),
+    "slug over the maximum": (
+        {"project_slug": "a" * (NAME_MAX + 1)},
+        "project_slug must be at most",
+    ),
+    "package over the maximum": (
+        {"project_slug": "acme", "package_name": "a" * (NAME_MAX + 1)},
+        "package_name must be at most",
+    ),
+    "derived slug over the maximum": (
+        {"project_name": "Order Fulfillment and Inventory Services X"},
+        f"project_slug must be at most {NAME_MAX} characters, not 42",
+    ),
+    "name outside Latin, no slug": (
+        {"project_name": "日本語 API"},
+        'project_slug cannot be derived from project_name: "日本語" has no ASCII spelling',
+    ),
+    "name with a letter outside Latin": ({"project_name": "Phở Service"}, '"ở" has no ASCII'),
     "email without at": ({"author_email": "platform.example.com"}, "author_email must be"),
     "email without domain dot": ({"author_email": "team@localhost"}, "author_email must be"),
     "port zero": ({"port": 0}, "port must be between 1 and 65535"),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .answers import COMBINATIONS, python_of
-from .conftest import INTERPRETERS, UV
+from .answers import COMBINATIONS, PYTHON_VERSIONS, QUESTIONS, python_of
+from .conftest import INTERPRETERS, UV, Render
 from .docker_helpers import require_engine, run_in_python_image
 from .helpers import run
 
@@ -39,6 +39,20 @@ def test_rendered_project_passes_its_own_gates(rendered: Callable[[str], Path], 
     outputs = [run(UV, *gate, cwd=project).stdout for gate in GATES]
     venv_python = project / ".venv" / "bin" / f"python{python_version_of(project)}"
     assert venv_python.exists(), "the venv is not on the chosen Python"
+    assert " passed" in outputs[-1], outputs[-1]
+    assert "failed" not in outputs[-1], outputs[-1]
+
+
+def test_names_at_the_maximum_length_pass_the_gates(render: Render) -> None:
+    local = [version for version in PYTHON_VERSIONS if version in INTERPRETERS]
+    if not local:
+        pytest.skip("no offered Python has a local interpreter here")
+    # Derives a project_slug and package_name of copier.yml's maximum length.
+    name = "Order Fulfillment and Inventory Services"
+    project = render(project_name=name, python_version=local[-1], services=["postgres", "redis"])
+    (package,) = (project / "src").iterdir()
+    assert len(package.name) == QUESTIONS["name_max_length"]["default"]
+    outputs = [run(UV, *gate, cwd=project).stdout for gate in GATES]
     assert " passed" in outputs[-1], outputs[-1]
     assert "failed" not in outputs[-1], outputs[-1]
 
