@@ -5,6 +5,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+# A rendered project's own gates, as `uv` arguments: what its CI runs.
+GATES = (
+    ("sync", "--locked"),
+    ("run", "--locked", "ruff", "check"),
+    ("run", "--locked", "ruff", "format", "--check"),
+    ("run", "--locked", "mypy"),
+    ("run", "--locked", "pytest", "-p", "no:cacheprovider"),
+)
+
 
 def run(*command: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run a command; on failure raise with its whole output, so the test report says why."""
