@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 # A rendered project's own gates, as `uv` arguments: what its CI runs.
@@ -41,3 +42,10 @@ def project_files(project: Path) -> set[str]:
         for path in project.rglob("*")
         if path.is_file() and not skipped.intersection(path.relative_to(project).parts)
     }
+
+
+def tool(name: str) -> Path:
+    """A linter from the template's dev group, next to this interpreter (CI has no other PATH)."""
+    path = Path(sys.executable).parent / name
+    assert path.is_file(), f"{name} is missing: run `uv sync --locked` in the template repository"
+    return path
