@@ -13,12 +13,17 @@ import pytest
 import yaml
 from copier.errors import CopierError
 
+from .answers import QUESTIONS
 from .conftest import INTERPRETERS, UV, Render
 from .docker_helpers import REQUIRE_DOCKER, built_image, engine_answers, inspect
 from .helpers import GATES, run, tool
 
 FREE_TEXT = ("project_name", "description", "author_name", "author_email")
-MAXIMUM = {"project_name": 40, "description": 100, "author_name": 60, "author_email": 80}
+# Each question's limit, as its validator in copier.yml states it.
+MAXIMUM = {
+    question: int(re.findall(r"at most (\d+) characters", QUESTIONS[question]["validator"])[0])
+    for question in FREE_TEXT
+}
 
 # One render per kind of hostile text, every free-text question set at once (renders and gates
 # are the slow part). Names have an explicit slug: deriving one is another question's job.
@@ -248,6 +253,16 @@ def test_hostile_table_reaches_every_limit_and_question() -> None:
     assert {question: len(at_maximum[question]) for question in FREE_TEXT} == MAXIMUM
     for typed in HOSTILE.values():
         assert set(typed) == set(FREE_TEXT)
+
+
+def test_label_and_markdown_readers_follow_docker_and_commonmark() -> None:
+    assert docker_words('a="x \\$H \\" \\\\ \\y" b=c') == {"a": 'x $H " \\ \\y', "b": "c"}
+    with pytest.raises(AssertionError, match="substitute"):
+        docker_words('a="$HOME"')
+    assert markdown_text("\\*a\\* C:\\\\Users") == "*a* C:\\Users"
+    for unescaped in ("*a*", "<b>", "- item", "1. item", "&amp;", "C:\\Users"):
+        with pytest.raises(AssertionError):
+            markdown_text(unescaped)
 
 
 @pytest.mark.parametrize(("question", "text", "message"), REFUSED.values(), ids=REFUSED)
