@@ -6,8 +6,18 @@ import os
 import pty
 import select
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+# A rendered project's own gates, as `uv` arguments: what its CI runs.
+GATES = (
+    ("sync", "--locked"),
+    ("run", "--locked", "ruff", "check"),
+    ("run", "--locked", "ruff", "format", "--check"),
+    ("run", "--locked", "mypy"),
+    ("run", "--locked", "pytest", "-p", "no:cacheprovider"),
+)
 
 
 def run(*command: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -81,3 +91,10 @@ def run_in_terminal(
         return process.wait(timeout=60), shown.decode(errors="replace")
     finally:
         os.close(controller)
+
+
+def tool(name: str) -> Path:
+    """A linter from the template's dev group, next to this interpreter (CI has no other PATH)."""
+    path = Path(sys.executable).parent / name
+    assert path.is_file(), f"{name} is missing: run `uv sync --locked` in the template repository"
+    return path

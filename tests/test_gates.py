@@ -14,17 +14,10 @@ import pytest
 from .answers import COMBINATIONS, PYTHON_VERSIONS, QUESTIONS, python_of
 from .conftest import INTERPRETERS, UV, Render
 from .docker_helpers import require_engine, run_in_python_image
-from .helpers import run
+from .helpers import GATES, run
 
 pytestmark = pytest.mark.slow
 
-GATES = (
-    ("sync", "--locked"),
-    ("run", "--locked", "ruff", "check"),
-    ("run", "--locked", "ruff", "format", "--check"),
-    ("run", "--locked", "mypy"),
-    ("run", "--locked", "pytest", "-p", "no:cacheprovider"),
-)
 HOST_COMBINATIONS = [name for name in COMBINATIONS if python_of(name) in INTERPRETERS]
 CONTAINER_COMBINATIONS = [name for name in COMBINATIONS if name not in HOST_COMBINATIONS]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from .answers import COMBINATIONS, answers
-from .helpers import project_files, run
+from .helpers import project_files, run, tool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CI_DEFAULT = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())["ci"]["default"]
@@ -36,13 +35,6 @@ CI_LINTERS = {
 SUPPRESSION = re.compile(r"#\s*(?:hadolint ignore=\S+|zizmor: ignore\[[^\]]*\])(.*)$")
 
 Rendered = Callable[[str], Path]
-
-
-def tool(name: str) -> Path:
-    """A linter from the template's dev group, next to this interpreter (CI has no other PATH)."""
-    path = Path(sys.executable).parent / name
-    assert path.is_file(), f"{name} is missing: run `uv sync --locked` in the template repository"
-    return path
 
 
 def unexplained_suppressions(text: str) -> list[str]:

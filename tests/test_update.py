@@ -27,8 +27,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from .conftest import REPO_ROOT, UV
-from .helpers import project_files, run, run_in_terminal
-from .test_gates import GATES
+from .helpers import GATES, project_files, run, run_in_terminal
 
 COPIER = Path(sys.executable).with_name("copier")
 TEMPLATE_PATHS = ("copier.yml", "template", "hooks")
