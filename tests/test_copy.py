@@ -355,8 +355,9 @@ INVALID_ANSWERS = {
         "package_name must be at most",
     ),
     "derived slug over the maximum": (
-        {"project_name": "Order Fulfillment and Inventory Services X"},
-        f"project_slug must be at most {NAME_MAX} characters, not 42",
+        # Within the name's limit, but ß is spelled ss: the slug grows past its own.
+        {"project_name": "Straße" * 6 + "ßß"},
+        f"project_slug must be at most {NAME_MAX} characters, not 46",
     ),
     "name outside Latin, no slug": (
         {"project_name": "日本語 API"},
