@@ -322,6 +322,27 @@ def test_default_answers_leave_no_trace_of_the_enterprise_features(
     assert installed == ["binutils", *runtime]
 
 
+# A question copier does not ask (its `when` is false) still takes a value from --data or a
+# data file: that value must change nothing, not even the answers file, which omits it.
+HIDDEN_ANSWERS = {
+    "publish_image without a CI": ({"ci": "none"}, {"publish_image": True}),
+    "index_name without an index": ({}, {"index_name": "corp-pypi"}),
+}
+
+
+@pytest.mark.parametrize(("asked", "hidden"), HIDDEN_ANSWERS.values(), ids=HIDDEN_ANSWERS)
+def test_an_answer_to_a_question_not_asked_changes_nothing(
+    render: Render, asked: dict[str, Any], hidden: dict[str, Any]
+) -> None:
+    without = render(python_version=PYTHON, **asked)
+    given = render(python_version=PYTHON, **asked, **hidden)
+    files = project_files(without)
+    assert project_files(given) == files
+    changed = [f for f in sorted(files) if (given / f).read_bytes() != (without / f).read_bytes()]
+    assert changed == []
+    assert not set(hidden) & set(answers_of(given))
+
+
 # ---------------------------------------------------------------- answers are validated
 
 
