@@ -372,10 +372,13 @@ FEATURES: dict[str, Any] = {
     "index_url": "https://pypi.example.com/simple/",
     "index_name": "corp-pypi",
     "ca_bundle": "runtime",
-    "build_packages": "gcc libc6-dev libpq-dev",
-    "runtime_packages": "libpq5",
-    "offline_build": True,
     "publish_image": True,
+}
+# An offline build has no apt (copier refuses it with uv-managed or Debian packages): the
+# image renders build offline, the uv-managed ones install Debian packages.
+FEATURES_BY_SOURCE: dict[str, dict[str, Any]] = {
+    "image": {"offline_build": True},
+    "uv-managed": {"build_packages": "gcc libc6-dev libpq-dev", "runtime_packages": "libpq5"},
 }
 
 
@@ -388,14 +391,19 @@ def tool(name: str) -> Path:
 def featured(
     copier_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str, str], Path]:
-    """Every feature on, per CI and python_source (the hook cannot reach the index: no lock)."""
+    """Every feature that goes with python_source on, per CI (the hook cannot reach the index)."""
     cache: dict[tuple[str, str], Path] = {}
 
     def get(ci: str, python_source: str) -> Path:
         if (ci, python_source) not in cache:
             destination = tmp_path_factory.mktemp("featured") / f"{ci}-{python_source}"
             cache[ci, python_source] = render_service(
-                copier_template, destination, ci=ci, python_source=python_source, **FEATURES
+                copier_template,
+                destination,
+                ci=ci,
+                python_source=python_source,
+                **FEATURES,
+                **FEATURES_BY_SOURCE[python_source],
             )
         return cache[ci, python_source]
 
