@@ -372,14 +372,12 @@ FEATURES: dict[str, Any] = {
     "index_url": "https://pypi.example.com/simple/",
     "index_name": "corp-pypi",
     "ca_bundle": "runtime",
+    "build_packages": "gcc libc6-dev libpq-dev",
+    "runtime_packages": "libpq5",
     "publish_image": True,
 }
-# An offline build has no apt (copier refuses it with uv-managed or Debian packages): the
-# image renders build offline, the uv-managed ones install Debian packages.
-FEATURES_BY_SOURCE: dict[str, dict[str, Any]] = {
-    "image": {"offline_build": True},
-    "uv-managed": {"build_packages": "gcc libc6-dev libpq-dev", "runtime_packages": "libpq5"},
-}
+# uv-managed Python cannot build offline (copier refuses it): only the image renders do.
+FEATURES_BY_SOURCE: dict[str, dict[str, Any]] = {"image": {"offline_build": True}, "uv-managed": {}}
 
 
 def tool(name: str) -> Path:
@@ -706,6 +704,13 @@ for folder, folders, names in os.walk(sys.prefix):
 """
 
 
+# The README's commands: export on a machine with network, then build with none.
+OFFLINE_EXPORT = "docker build --target uv-cache-export --output type=local,dest=../uv-cache ."
+OFFLINE_BUILD = (
+    "docker build --network none --build-context uv-cache=../uv-cache --build-arg UV_OFFLINE=1"
+)
+
+
 def venv_manifest(tag: str) -> dict[str, str]:
     listing = python_in(tag, MANIFEST)
     return {path: digest for digest, path in (line.split(" ", 1) for line in listing.splitlines())}
@@ -719,10 +724,7 @@ def test_offline_build_from_the_exported_cache_matches_the_online_build(
     require_engine()
     project = render_service(copier_template, tmp_path / "service", offline_build=True)
     readme = (project / "README.md").read_text()
-    export = "docker build --target uv-cache-export --output type=local,dest=../uv-cache ."
-    offline = (
-        "docker build --network none --build-context uv-cache=../uv-cache --build-arg UV_OFFLINE=1"
-    )
+    export, offline = OFFLINE_EXPORT, OFFLINE_BUILD
     assert export in readme
     assert offline in readme
 
@@ -744,6 +746,47 @@ def test_offline_build_from_the_exported_cache_matches_the_online_build(
         online, offline_files = venv_manifest(online_tag), venv_manifest(offline_tag)
         assert len(online) > 500
         assert offline_files == online
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_offline_build_installs_the_debian_packages_from_the_export(
+    copier_template: Path, tmp_path: Path
+) -> None:
+    """build_packages and runtime_packages: apt reads the export, the build has no network."""
+    require_engine()
+    project = render_service(
+        copier_template,
+        tmp_path / "service",
+        offline_build=True,
+        build_packages="gcc libc6-dev libpq-dev",
+        runtime_packages="libpq5",
+    )
+    assert OFFLINE_EXPORT in (project / "README.md").read_text()
+    run(UV, "add", "--no-sync", "psycopg2", cwd=project)  # an sdist: compiled with gcc, libpq
+
+    tag = unique_name("cus-offline-apt") + ":test"
+    with removed_afterwards(tag):
+        exported = docker(*OFFLINE_EXPORT.split()[1:], cwd=project, check=False)
+        assert exported.returncode == 0, output(exported)[-3000:]
+        archives = project.parent / "uv-cache" / "apt" / "archives"
+        downloaded = {deb.name.split("_")[0] for deb in archives.glob("*.deb")}
+        assert {"gcc", "libc6-dev", "libpq-dev", "libpq5"} <= downloaded, downloaded
+
+        # No layer cache: both apt steps run, offline, from the export alone.
+        built = build(project, tag, "--no-cache", *OFFLINE_BUILD.split()[2:])
+        log = output(built)
+        assert built.returncode == 0, log[-3000:]
+        assert "Setting up libpq-dev" in log
+        assert "Setting up libpq5" in log
+        assert "Failed to fetch" not in log  # apt never tried the network
+        version = python_in(tag, "import psycopg2; print(psycopg2.__libpq_version__)")
+        assert int(version) >= 100000, version
+        files = image_filesystem(tag)
+        assert not [path for path in files if path.endswith(".deb")]
+        assert not [
+            path for path in files if path.startswith("/var/lib/apt/lists/") and "_" in path
+        ]
 
 
 @pytest.mark.docker
