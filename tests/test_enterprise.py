@@ -343,6 +343,29 @@ def test_an_answer_to_a_question_not_asked_changes_nothing(
     assert not set(hidden) & set(answers_of(given))
 
 
+def test_an_update_turns_offline_build_off_for_a_uv_managed_service(tmp_path: Path) -> None:
+    """offline_build was accepted with uv-managed: an update takes the default, never fails."""
+    template = Template.from_checkout(tmp_path / "template")
+    refusal = "{% if offline_build and python_source == 'uv-managed' %}"
+    template.edit("copier.yml", refusal, "{% if false %}")
+    template.release("1.0.0")
+    template.replace_with_checkout()
+    template.release("1.1.0")
+    uv_managed_offline = ("--data", "python_source=uv-managed", "--data", "offline_build=true")
+    project = render_release(template, tmp_path / "service", "1.0.0", *uv_managed_offline)
+    assert "uv-cache-export" in (project / "Dockerfile").read_text()
+
+    with pytest.raises(AssertionError, match="python_source=uv-managed downloads Python"):
+        update(project, "--data", "offline_build=true")
+    assert status(project) == []
+    update(project)
+    assert {key: answers_of(project)[key] for key in ("_commit", "offline_build")} == {
+        "_commit": "1.1.0",
+        "offline_build": False,
+    }
+    assert "uv-cache" not in (project / "Dockerfile").read_text()
+
+
 # ---------------------------------------------------------------- answers are validated
 
 
