@@ -370,6 +370,10 @@ INVALID_ANSWERS = {
     "port too high": ({"port": 65536}, "port must be between 1 and 65535"),
     "unknown python": ({"python_version": "3.9"}, "python_version"),
     "unknown venv path": ({"venv_path": "/venv"}, "venv_path"),
+    "offline with uv-managed": (
+        {"offline_build": True, "python_source": "uv-managed"},
+        "python_source=uv-managed downloads Python while building, which an offline build",
+    ),
     "unknown service": ({"services": ["mysql"]}, "services"),
     "index url with a token in its query": (
         {"index_url": "https://pypi.example.com/simple/?token=s3cr3t"},

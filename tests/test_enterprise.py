@@ -322,6 +322,50 @@ def test_default_answers_leave_no_trace_of_the_enterprise_features(
     assert installed == ["binutils", *runtime]
 
 
+# A question copier does not ask (its `when` is false) still takes a value from --data or a
+# data file: that value must change nothing, not even the answers file, which omits it.
+HIDDEN_ANSWERS = {
+    "publish_image without a CI": ({"ci": "none"}, {"publish_image": True}),
+    "index_name without an index": ({}, {"index_name": "corp-pypi"}),
+}
+
+
+@pytest.mark.parametrize(("asked", "hidden"), HIDDEN_ANSWERS.values(), ids=HIDDEN_ANSWERS)
+def test_an_answer_to_a_question_not_asked_changes_nothing(
+    render: Render, asked: dict[str, Any], hidden: dict[str, Any]
+) -> None:
+    without = render(python_version=PYTHON, **asked)
+    given = render(python_version=PYTHON, **asked, **hidden)
+    files = project_files(without)
+    assert project_files(given) == files
+    changed = [f for f in sorted(files) if (given / f).read_bytes() != (without / f).read_bytes()]
+    assert changed == []
+    assert not set(hidden) & set(answers_of(given))
+
+
+def test_an_update_turns_offline_build_off_for_a_uv_managed_service(tmp_path: Path) -> None:
+    """offline_build was accepted with uv-managed: an update takes the default, never fails."""
+    template = Template.from_checkout(tmp_path / "template")
+    refusal = "{% if offline_build and python_source == 'uv-managed' %}"
+    template.edit("copier.yml", refusal, "{% if false %}")
+    template.release("1.0.0")
+    template.replace_with_checkout()
+    template.release("1.1.0")
+    uv_managed_offline = ("--data", "python_source=uv-managed", "--data", "offline_build=true")
+    project = render_release(template, tmp_path / "service", "1.0.0", *uv_managed_offline)
+    assert "uv-cache-export" in (project / "Dockerfile").read_text()
+
+    with pytest.raises(AssertionError, match="python_source=uv-managed downloads Python"):
+        update(project, "--data", "offline_build=true")
+    assert status(project) == []
+    update(project)
+    assert {key: answers_of(project)[key] for key in ("_commit", "offline_build")} == {
+        "_commit": "1.1.0",
+        "offline_build": False,
+    }
+    assert "uv-cache" not in (project / "Dockerfile").read_text()
+
+
 # ---------------------------------------------------------------- answers are validated
 
 
@@ -353,9 +397,10 @@ FEATURES: dict[str, Any] = {
     "ca_bundle": "runtime",
     "build_packages": "gcc libc6-dev libpq-dev",
     "runtime_packages": "libpq5",
-    "offline_build": True,
     "publish_image": True,
 }
+# uv-managed Python cannot build offline (copier refuses it): only the image renders do.
+FEATURES_BY_SOURCE: dict[str, dict[str, Any]] = {"image": {"offline_build": True}, "uv-managed": {}}
 
 
 def tool(name: str) -> Path:
@@ -367,14 +412,19 @@ def tool(name: str) -> Path:
 def featured(
     copier_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str, str], Path]:
-    """Every feature on, per CI and python_source (the hook cannot reach the index: no lock)."""
+    """Every feature that goes with python_source on, per CI (the hook cannot reach the index)."""
     cache: dict[tuple[str, str], Path] = {}
 
     def get(ci: str, python_source: str) -> Path:
         if (ci, python_source) not in cache:
             destination = tmp_path_factory.mktemp("featured") / f"{ci}-{python_source}"
             cache[ci, python_source] = render_service(
-                copier_template, destination, ci=ci, python_source=python_source, **FEATURES
+                copier_template,
+                destination,
+                ci=ci,
+                python_source=python_source,
+                **FEATURES,
+                **FEATURES_BY_SOURCE[python_source],
             )
         return cache[ci, python_source]
 
@@ -677,6 +727,13 @@ for folder, folders, names in os.walk(sys.prefix):
 """
 
 
+# The README's commands: export on a machine with network, then build with none.
+OFFLINE_EXPORT = "docker build --target uv-cache-export --output type=local,dest=../uv-cache ."
+OFFLINE_BUILD = (
+    "docker build --network none --build-context uv-cache=../uv-cache --build-arg UV_OFFLINE=1"
+)
+
+
 def venv_manifest(tag: str) -> dict[str, str]:
     listing = python_in(tag, MANIFEST)
     return {path: digest for digest, path in (line.split(" ", 1) for line in listing.splitlines())}
@@ -690,10 +747,7 @@ def test_offline_build_from_the_exported_cache_matches_the_online_build(
     require_engine()
     project = render_service(copier_template, tmp_path / "service", offline_build=True)
     readme = (project / "README.md").read_text()
-    export = "docker build --target uv-cache-export --output type=local,dest=../uv-cache ."
-    offline = (
-        "docker build --network none --build-context uv-cache=../uv-cache --build-arg UV_OFFLINE=1"
-    )
+    export, offline = OFFLINE_EXPORT, OFFLINE_BUILD
     assert export in readme
     assert offline in readme
 
@@ -715,6 +769,47 @@ def test_offline_build_from_the_exported_cache_matches_the_online_build(
         online, offline_files = venv_manifest(online_tag), venv_manifest(offline_tag)
         assert len(online) > 500
         assert offline_files == online
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_offline_build_installs_the_debian_packages_from_the_export(
+    copier_template: Path, tmp_path: Path
+) -> None:
+    """build_packages and runtime_packages: apt reads the export, the build has no network."""
+    require_engine()
+    project = render_service(
+        copier_template,
+        tmp_path / "service",
+        offline_build=True,
+        build_packages="gcc libc6-dev libpq-dev",
+        runtime_packages="libpq5",
+    )
+    assert OFFLINE_EXPORT in (project / "README.md").read_text()
+    run(UV, "add", "--no-sync", "psycopg2", cwd=project)  # an sdist: compiled with gcc, libpq
+
+    tag = unique_name("cus-offline-apt") + ":test"
+    with removed_afterwards(tag):
+        exported = docker(*OFFLINE_EXPORT.split()[1:], cwd=project, check=False)
+        assert exported.returncode == 0, output(exported)[-3000:]
+        archives = project.parent / "uv-cache" / "apt" / "archives"
+        downloaded = {deb.name.split("_")[0] for deb in archives.glob("*.deb")}
+        assert {"gcc", "libc6-dev", "libpq-dev", "libpq5"} <= downloaded, downloaded
+
+        # No layer cache: both apt steps run, offline, from the export alone.
+        built = build(project, tag, "--no-cache", *OFFLINE_BUILD.split()[2:])
+        log = output(built)
+        assert built.returncode == 0, log[-3000:]
+        assert "Setting up libpq-dev" in log
+        assert "Setting up libpq5" in log
+        assert "Failed to fetch" not in log  # apt never tried the network
+        version = python_in(tag, "import psycopg2; print(psycopg2.__libpq_version__)")
+        assert int(version) >= 100000, version
+        files = image_filesystem(tag)
+        assert not [path for path in files if path.endswith(".deb")]
+        assert not [
+            path for path in files if path.startswith("/var/lib/apt/lists/") and "_" in path
+        ]
 
 
 @pytest.mark.docker
