@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -254,7 +255,7 @@ class Run:
     @property
     def details(self) -> dict[str, str]:
         last = self.stdout.strip().splitlines()[-1]
-        return dict(pair.split("=", 1) for pair in last.split()[2:])
+        return dict(pair.split("=", 1) for pair in shlex.split(last)[2:])
 
 
 def template_update(project: Path, *options: str, token: str | None = TOKEN) -> Run:
@@ -406,6 +407,37 @@ def test_up_to_date_service_does_nothing(
     assert len(forge.calls) == calls
     assert remote_branches(project) == {"main": git("rev-parse", "main", cwd=project).strip()}
     assert git("branch", "--list", "template-update/*", cwd=project) == ""
+
+
+def test_failing_gate_is_reported_and_exits_3(template: Template, tmp_path: Path) -> None:
+    project = render(template, tmp_path / "service", "1.0.0", "ci=none")
+    tests = project / "tests" / "test_app.py"
+    tests.write_text(
+        tests.read_text() + "\n\ndef test_owner_bug() -> None:\n    assert 1 + 1 == 3\n"
+    )
+    commit(project, "Owner: a test that fails")
+    result = template_update(project)
+    assert (result.code, result.result) == (3, "gates-failed"), result.stderr
+    assert result.details["gates"] == "failed"
+    message = git("log", "-1", "--format=%B", BRANCH, cwd=project)
+    assert "| `uv run --locked pytest` | FAILED |" in message
+    assert "| `uv run --locked mypy` | passed |" in message
+    assert "test_owner_bug" in result.stderr, "the failing gate's output is not shown"
+    assert "no forge (--forge none)" in result.stderr
+
+
+def test_dirty_tree_is_an_error_and_changes_nothing(clean: CleanUpdate) -> None:
+    project = clean.project
+    notes = project / "docs" / "runbook.md"
+    original = notes.read_text()
+    notes.write_text(original + "Unsaved work.\n")
+    try:
+        result = template_update(project, "--forge", "none")
+    finally:
+        notes.write_text(original)
+    assert (result.code, result.result) == (1, "error")
+    assert "commit or stash" in result.details["reason"]
+    assert "commit or stash them first" in result.stderr
 
 
 # ---------------------------------------------------------------- a conflicting update on GitLab
