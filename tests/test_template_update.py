@@ -512,6 +512,34 @@ def test_conflicting_rerun_opens_no_duplicate(
     assert [mr["source_branch"] for mr in forge.merge_requests] == [BRANCH]
 
 
+def test_once_main_no_longer_conflicts_the_rerun_redoes_the_update_and_leaves_draft(
+    conflicting: ConflictingUpdate, forge: FakeForge
+) -> None:
+    """Runs after the tests above: the owner drops the overlapping edit on main."""
+    project = conflicting.project
+    before = remote_branches(project)[BRANCH]
+    edit(project / "Dockerfile", "    PYTHONHASHSEED=0 \\\n", "")
+    commit(project, "Owner: drop the hash seed")
+    git("push", "--quiet", "origin", "main", cwd=project)
+    writes = len(forge.writes())
+
+    result = template_update(project, *gitlab_options(forge))
+    assert (result.code, result.result) == (0, "updated"), result.stderr
+    assert "already holds this update" not in result.stderr
+    after = remote_branches(project)[BRANCH]
+    assert after != before, "the branch was not redone and force-pushed"
+    assert (
+        git("rev-parse", f"{after}^", cwd=project).strip()
+        == git("rev-parse", "main", cwd=project).strip()
+    )
+    (put,) = forge.writes()[writes:]
+    assert put.method == "PUT"
+    assert put.path == f"/projects/{GITLAB_PROJECT}/merge_requests/1"
+    assert put.payload["title"] == "Update the template from 1.0.0 to 1.1.0"
+    assert "None: the release applied cleanly." in put.payload["description"]
+    assert [mr["title"] for mr in forge.merge_requests] == [put.payload["title"]]
+
+
 # ---------------------------------------------------------------- the conflict gate
 
 
