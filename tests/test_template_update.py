@@ -138,6 +138,10 @@ class FakeForge:
     def handle(self, call: Call) -> tuple[int, Any]:
         with self.lock:
             self.calls.append(call)
+            if call.path == "/graphql":
+                if call.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    return 401, {"message": "Bad credentials"}
+                return self.graphql(call)
             github = re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls(?:/(\d+))?", call.path)
             gitlab = re.fullmatch(r"/projects/([^/]+)/merge_requests(?:/(\d+))?", call.path)
             if github and github.group(1) == GITHUB_REPOSITORY:
@@ -158,6 +162,7 @@ class FakeForge:
         if call.method == "POST":
             pull = {
                 "number": len(self.pulls) + 1,
+                "node_id": f"PR_{len(self.pulls) + 1}",
                 "html_url": f"https://github.example/pull/{len(self.pulls) + 1}",
                 "head": {"ref": call.payload["head"]},
                 **{key: call.payload[key] for key in ("title", "body", "base", "draft")},
@@ -167,6 +172,15 @@ class FakeForge:
         pull = self.pulls[int(number or 0) - 1]
         pull.update(call.payload)
         return 200, pull
+
+    def graphql(self, call: Call) -> tuple[int, Any]:
+        mutation = re.search(r"\{ (\w+)\(input: \{pullRequestId: \$id\}\)", call.payload["query"])
+        assert mutation, call.payload
+        (pull,) = [
+            pull for pull in self.pulls if pull["node_id"] == call.payload["variables"]["id"]
+        ]
+        pull["draft"] = mutation.group(1) == "convertPullRequestToDraft"
+        return 200, {"data": {mutation.group(1): {"clientMutationId": None}}}
 
     def gitlab(self, call: Call, iid: str | None) -> tuple[int, Any]:
         if call.method == "GET":
@@ -294,7 +308,7 @@ def checkout(project: Path, ref: str, destination: Path) -> Path:
     return destination
 
 
-# ---------------------------------------------------------------- a clean update on GitHub
+# ---------------------------------------------------------------- a clean update on GitLab
 
 
 @dataclass
@@ -313,17 +327,17 @@ def clean(
     template: Template, forge: FakeForge, tmp_path_factory: pytest.TempPathFactory
 ) -> CleanUpdate:
     """An owner's service on 1.0.0: run without a token, then with one, then once more."""
-    project = render(template, tmp_path_factory.mktemp("clean") / "service", "1.0.0")
+    project = render(template, tmp_path_factory.mktemp("clean") / "service", "1.0.0", "ci=gitlab")
     notes = project / "docs" / "runbook.md"
     notes.parent.mkdir()
     notes.write_text("# Runbook\n\nPage #payments-oncall.\n")
     commit(project, "Owner: runbook")
     git("push", "--quiet", "origin", "main", cwd=project)
     main_before = git("rev-parse", "main", cwd=project).strip()
-    without_token = template_update(project, *github_options(forge), token=None)
-    first = template_update(project, *github_options(forge))
+    without_token = template_update(project, *gitlab_options(forge), token=None)
+    first = template_update(project, *gitlab_options(forge))
     calls, pushed = len(forge.calls), remote_branches(project)
-    second = template_update(project, *github_options(forge))
+    second = template_update(project, *gitlab_options(forge))
     return CleanUpdate(project, main_before, without_token, first, second, calls, pushed)
 
 
@@ -361,26 +375,27 @@ def test_clean_update_relocks_and_passes_the_gates(clean: CleanUpdate, tmp_path:
         assert f"| `{gate}` | passed |" in message
 
 
-def test_clean_update_is_pushed_and_opens_one_pull_request(
+def test_clean_update_is_pushed_and_opens_one_merge_request(
     clean: CleanUpdate, forge: FakeForge
 ) -> None:
     assert "already holds this update" in clean.first.stderr, "the token run redid the update"
     assert clean.pushed_after_first[BRANCH] == git("rev-parse", BRANCH, cwd=clean.project).strip()
-    opened = [call for call in forge.writes() if call.path.startswith("/repos/")]
-    assert [call.method for call in opened] == ["POST"]
+    opened = [call for call in forge.writes() if call.path.startswith("/projects/")]
+    assert [(call.method, call.path) for call in opened] == [
+        ("POST", f"/projects/{GITLAB_PROJECT}/merge_requests")
+    ]
     payload = opened[0].payload
     assert payload["title"] == "Update the template from 1.0.0 to 1.1.0"
-    assert payload["head"] == BRANCH
-    assert payload["base"] == "main"
-    assert payload["draft"] is False
-    body = payload["body"]
+    assert payload["source_branch"] == BRANCH
+    assert payload["target_branch"] == "main"
+    body = payload["description"]
     assert "## Conflicts\n\nNone: the release applied cleanly." in body
     assert "| `uv run --locked ruff format --check` | passed |" in body
     assert "### [1.1.0] - 2026-11-30" in body
     assert "- Images set PYTHONFAULTHANDLER=1" in body
     assert "first release" not in body, "a section from before the service's release"
     assert "Nothing yet." not in body
-    assert clean.first.details["request"] == "https://github.example/pull/1"
+    assert clean.first.details["request"] == "https://gitlab.example/-/merge_requests/1"
 
 
 def test_second_run_changes_nothing_and_opens_no_duplicate(
@@ -388,10 +403,10 @@ def test_second_run_changes_nothing_and_opens_no_duplicate(
 ) -> None:
     assert clean.second.code == 0, clean.second.stderr
     assert clean.second.result == "updated"
-    assert clean.second.details["request"] == "https://github.example/pull/1"
+    assert clean.second.details["request"] == "https://gitlab.example/-/merge_requests/1"
     later = forge.calls[clean.calls_after_first :]
-    github_calls = [call for call in later if call.path.startswith("/repos/")]
-    assert [call.method for call in github_calls] == ["GET"]
+    gitlab_calls = [call for call in later if call.path.startswith("/projects/")]
+    assert [call.method for call in gitlab_calls] == ["GET"]
     assert remote_branches(clean.project) == clean.pushed_after_first
     assert "push" not in clean.second.stderr.split("already holds this update")[1]
 
@@ -440,7 +455,7 @@ def test_dirty_tree_is_an_error_and_changes_nothing(clean: CleanUpdate) -> None:
     assert "commit or stash them first" in result.stderr
 
 
-# ---------------------------------------------------------------- a conflicting update on GitLab
+# ---------------------------------------------------------------- a conflicting update on GitHub
 
 
 @dataclass
@@ -455,10 +470,8 @@ class ConflictingUpdate:
 def conflicting(
     template: Template, forge: FakeForge, tmp_path_factory: pytest.TempPathFactory
 ) -> ConflictingUpdate:
-    """A GitLab service whose owner edited the lines the release changes."""
-    project = render(
-        template, tmp_path_factory.mktemp("conflicting") / "service", "1.0.0", "ci=gitlab"
-    )
+    """A GitHub service whose owner edited the lines the release changes."""
+    project = render(template, tmp_path_factory.mktemp("conflicting") / "service", "1.0.0")
     edit(
         project / "Dockerfile",
         "    PYTHONDONTWRITEBYTECODE=1 \\\n",
@@ -466,30 +479,34 @@ def conflicting(
     )
     commit(project, "Owner: hash seed")
     git("push", "--quiet", "origin", "main", cwd=project)
-    first = template_update(project, *gitlab_options(forge))
+    first = template_update(project, *github_options(forge))
     writes = len(forge.writes())
-    second = template_update(project, *gitlab_options(forge))
+    second = template_update(project, *github_options(forge))
     return ConflictingUpdate(project, first, second, writes)
 
 
-def test_overlapping_edit_opens_a_draft_merge_request_naming_the_file(
+def test_overlapping_edit_opens_a_draft_pull_request_naming_the_file(
     conflicting: ConflictingUpdate, forge: FakeForge
 ) -> None:
     assert conflicting.first.code == 2, conflicting.first.stderr
     assert conflicting.first.result == "conflicts"
     assert conflicting.first.details["conflicts"] == "1"
-    opened = [call for call in forge.writes() if call.path.startswith("/projects/")]
-    assert [call.method for call in opened] == ["POST"]
+    opened = [call for call in forge.writes() if call.path.startswith("/repos/")]
+    assert [(call.method, call.path) for call in opened] == [
+        ("POST", f"/repos/{GITHUB_REPOSITORY}/pulls")
+    ]
     payload = opened[0].payload
-    assert payload["title"] == "Draft: Update the template from 1.0.0 to 1.1.0"
-    assert payload["source_branch"] == BRANCH
-    assert payload["target_branch"] == "main"
-    conflicts = payload["description"].split("## Conflicts")[1].split("## Gates")[0]
+    assert payload["title"] == "Update the template from 1.0.0 to 1.1.0"
+    assert payload["draft"] is True
+    assert payload["head"] == BRANCH
+    assert payload["base"] == "main"
+    conflicts = payload["body"].split("## Conflicts")[1].split("## Gates")[0]
     assert "- `Dockerfile`\n" in conflicts
     assert "resolve" in conflicts.lower()
-    assert "### [1.1.0]" in payload["description"]
+    assert "### [1.1.0]" in payload["body"]
     pushed = remote_branches(conflicting.project)
     assert pushed[BRANCH] == git("rev-parse", BRANCH, cwd=conflicting.project).strip()
+    assert conflicting.first.details["request"] == "https://github.example/pull/1"
 
 
 def test_conflicted_branch_holds_the_markers_and_fails_the_conflict_gate(
@@ -509,10 +526,10 @@ def test_conflicting_rerun_opens_no_duplicate(
 ) -> None:
     assert conflicting.second.code == 2, conflicting.second.stderr
     assert len(forge.writes()) == conflicting.writes_after_first
-    assert [mr["source_branch"] for mr in forge.merge_requests] == [BRANCH]
+    assert [pull["head"]["ref"] for pull in forge.pulls] == [BRANCH]
 
 
-def test_once_main_no_longer_conflicts_the_rerun_redoes_the_update_and_leaves_draft(
+def test_once_main_no_longer_conflicts_the_rerun_redoes_the_update_and_is_ready_for_review(
     conflicting: ConflictingUpdate, forge: FakeForge
 ) -> None:
     """Runs after the tests above: the owner drops the overlapping edit on main."""
@@ -523,7 +540,7 @@ def test_once_main_no_longer_conflicts_the_rerun_redoes_the_update_and_leaves_dr
     git("push", "--quiet", "origin", "main", cwd=project)
     writes = len(forge.writes())
 
-    result = template_update(project, *gitlab_options(forge))
+    result = template_update(project, *github_options(forge))
     assert (result.code, result.result) == (0, "updated"), result.stderr
     assert "already holds this update" not in result.stderr
     after = remote_branches(project)[BRANCH]
@@ -532,12 +549,13 @@ def test_once_main_no_longer_conflicts_the_rerun_redoes_the_update_and_leaves_dr
         git("rev-parse", f"{after}^", cwd=project).strip()
         == git("rev-parse", "main", cwd=project).strip()
     )
-    (put,) = forge.writes()[writes:]
-    assert put.method == "PUT"
-    assert put.path == f"/projects/{GITLAB_PROJECT}/merge_requests/1"
-    assert put.payload["title"] == "Update the template from 1.0.0 to 1.1.0"
-    assert "None: the release applied cleanly." in put.payload["description"]
-    assert [mr["title"] for mr in forge.merge_requests] == [put.payload["title"]]
+    patch, ready = forge.writes()[writes:]
+    assert (patch.method, patch.path) == ("PATCH", f"/repos/{GITHUB_REPOSITORY}/pulls/1")
+    assert "None: the release applied cleanly." in patch.payload["body"]
+    assert (ready.method, ready.path) == ("POST", "/graphql")
+    assert "markPullRequestReadyForReview" in ready.payload["query"]
+    assert ready.payload["variables"] == {"id": "PR_1"}
+    assert [pull["draft"] for pull in forge.pulls] == [False]
 
 
 # ---------------------------------------------------------------- the conflict gate
@@ -594,8 +612,8 @@ def test_help_documents_every_option_exit_code_and_result(clean: CleanUpdate) ->
         assert f"`{option}" in guide, option
 
 
-def test_github_workflow_runs_exactly_the_script(clean: CleanUpdate) -> None:
-    workflows = clean.project / ".github" / "workflows"
+def test_github_workflow_runs_exactly_the_script(conflicting: ConflictingUpdate) -> None:
+    workflows = conflicting.project / ".github" / "workflows"
     workflow = yaml.safe_load((workflows / "template-update.yml").read_text())
     assert workflow[True] == {"schedule": [{"cron": "23 5 * * 1"}], "workflow_dispatch": None}
     assert workflow["permissions"] == {}
@@ -609,10 +627,8 @@ def test_github_workflow_runs_exactly_the_script(clean: CleanUpdate) -> None:
     assert [step["run"] for step in gate] == [f"{SCRIPT} --check-conflicts"]
 
 
-def test_gitlab_job_runs_exactly_the_script_on_schedule_or_by_hand(
-    conflicting: ConflictingUpdate,
-) -> None:
-    pipeline = yaml.safe_load((conflicting.project / ".gitlab-ci.yml").read_text())
+def test_gitlab_job_runs_exactly_the_script_on_schedule_or_by_hand(clean: CleanUpdate) -> None:
+    pipeline = yaml.safe_load((clean.project / ".gitlab-ci.yml").read_text())
     job = pipeline["template-update"]
     assert job["script"] == [str(SCRIPT)]
     assert job["rules"] == [
