@@ -13,6 +13,9 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATHS = ("copier.yml", "template", "hooks")
@@ -168,3 +171,52 @@ class Template:
     def release(self, tag: str) -> None:
         commit(self.path, f"Release {tag}")
         git("tag", tag, cwd=self.path)
+
+
+# ---------------------------------------------------------------- a service and its updates
+
+COPIER = Path(sys.executable).with_name("copier")
+PROJECT_NAME = "Acme Payments API"
+# The owner's service runs on a Python this machine has, so the hook can lock it here.
+OWNER_PYTHON = "3.13"
+UPDATE = ("update", "--trust", "--defaults")
+
+
+def status(project: Path) -> list[str]:
+    """`git status --porcelain` lines, untracked files included."""
+    return git("status", "--porcelain", "--untracked-files=all", cwd=project).splitlines()
+
+
+def answers_of(project: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return data
+
+
+def copier(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run(COPIER, *arguments, cwd=cwd)
+
+
+def render_release(template: Template, destination: Path, ref: str, *options: str) -> Path:
+    """`copier copy` at a release, then the owner's first commit."""
+    copier(
+        "copy",
+        "--trust",
+        "--defaults",
+        "--vcs-ref",
+        ref,
+        "--data",
+        f"project_name={PROJECT_NAME}",
+        "--data",
+        f"python_version={OWNER_PYTHON}",
+        *options,
+        str(template.path),
+        str(destination),
+        cwd=template.path.parent,
+    )
+    commit(destination, f"Render the service from {ref}")
+    return destination
+
+
+def update(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """The command UPDATING.md gives owners (test_updating_guide_... keeps them equal)."""
+    return copier(*UPDATE, *options, cwd=project)

@@ -28,10 +28,18 @@ import yaml
 from .answers import DEFAULTS
 from .conftest import REPO_ROOT, UV, TaskEnvironment, render_into
 from .docker_helpers import docker, require_engine, unique_name
-from .helpers import Template, commit, git, project_files, run
+from .helpers import (
+    Template,
+    answers_of,
+    commit,
+    git,
+    project_files,
+    render_release,
+    run,
+    status,
+    update,
+)
 from .test_image import COMPILER, image_files
-from .test_update import answers_of, status, update
-from .test_update import render as render_release
 
 PYTHON = "3.13"  # a Python this machine has, so the hook and `uv add` lock on the host
 INDEX_USER = "ci-bot"

@@ -24,27 +24,27 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from .conftest import REPO_ROOT, UV
-from .helpers import GATES, Template, commit, edit, git, project_files, run, run_in_terminal
+from .helpers import (
+    COPIER,
+    GATES,
+    UPDATE,
+    Template,
+    answers_of,
+    commit,
+    edit,
+    git,
+    project_files,
+    render_release,
+    run,
+    run_in_terminal,
+    status,
+    update,
+)
 
-COPIER = Path(sys.executable).with_name("copier")
-PROJECT_NAME = "Acme Payments API"
-# The owner's service runs on a Python this machine has, so the hook can lock it here.
-OWNER_PYTHON = "3.13"
 OURS, THEIRS = "<<<<<<< before updating", ">>>>>>> after updating"
 # A line `git diff --check` reports as a leftover conflict marker.
 MARKER_LINE = re.compile(r"^([<=>|])\1{6}( |$)", re.MULTILINE)
-UPDATE = ("update", "--trust", "--defaults")
 SKIPPED_DIRS = {".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", "__pycache__"}
-
-
-def status(project: Path) -> list[str]:
-    """`git status --porcelain` lines, untracked files included."""
-    return git("status", "--porcelain", "--untracked-files=all", cwd=project).splitlines()
-
-
-def answers_of(project: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    return data
 
 
 def files_named(project: Path, pattern: str) -> list[Path]:
@@ -79,36 +79,6 @@ def release_tags() -> list[str]:
 
 def root_commit() -> str:
     return git("rev-list", "--max-parents=0", "HEAD", cwd=REPO_ROOT).split()[0]
-
-
-def copier(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run(COPIER, *arguments, cwd=cwd)
-
-
-def render(template: Template, destination: Path, ref: str, *options: str) -> Path:
-    """`copier copy` at a release, then the owner's first commit."""
-    copier(
-        "copy",
-        "--trust",
-        "--defaults",
-        "--vcs-ref",
-        ref,
-        "--data",
-        f"project_name={PROJECT_NAME}",
-        "--data",
-        f"python_version={OWNER_PYTHON}",
-        *options,
-        str(template.path),
-        str(destination),
-        cwd=template.path.parent,
-    )
-    commit(destination, f"Render the service from {ref}")
-    return destination
-
-
-def update(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    """The command UPDATING.md gives owners (test_updating_guide_... keeps them equal)."""
-    return copier(*UPDATE, *options, cwd=project)
 
 
 def run_gates(project: Path) -> str:
@@ -205,7 +175,7 @@ class Updated:
 @pytest.fixture(scope="module")
 def updated(released: Template, tmp_path_factory: pytest.TempPathFactory) -> Updated:
     """A service rendered at 1.0.0, edited by its owner, then updated to 1.1.0."""
-    project = render(released, tmp_path_factory.mktemp("updated") / "service", "1.0.0")
+    project = render_release(released, tmp_path_factory.mktemp("updated") / "service", "1.0.0")
     answers_before = answers_of(project)
     make_owner_edits(project)
     readme_before = (project / "README.md").read_text()
@@ -287,7 +257,7 @@ def test_updating_guide_gives_the_command_the_tests_run(rendered: Callable[[str]
 
 
 def test_overlapping_edits_become_visible_conflicts(released: Template, tmp_path: Path) -> None:
-    project = render(released, tmp_path / "service", "1.0.0")
+    project = render_release(released, tmp_path / "service", "1.0.0")
     edit(
         project / "Dockerfile",
         "    PYTHONDONTWRITEBYTECODE=1 \\\n",
@@ -335,7 +305,7 @@ def test_updating_guide_has_no_line_git_takes_for_a_conflict_marker(
 
 
 def test_update_to_the_same_release_changes_nothing(released: Template, tmp_path: Path) -> None:
-    project = render(released, tmp_path / "service", "1.0.0")
+    project = render_release(released, tmp_path / "service", "1.0.0")
     make_owner_edits(project)
     update(project, "--vcs-ref", "1.0.0")
     assert status(project) == []
@@ -355,7 +325,7 @@ def test_new_question_whose_default_keeps_the_output_changes_only_the_answers(
         "template/Dockerfile.jinja", "--interval=30s", "--interval={{ healthcheck_interval }}"
     )
     template.release("1.1.0")
-    project = render(template, tmp_path / "service", "1.0.0")
+    project = render_release(template, tmp_path / "service", "1.0.0")
 
     update(project)
     assert sorted(status(project)) == [" M .copier-answers.yml"]
@@ -385,7 +355,7 @@ def test_update_refuses_to_rename_the_package_and_says_how(
     released: Template, tmp_path: Path
 ) -> None:
     """Copier would delete src/<old>/, the owner's modules with it, without a conflict."""
-    project = render(released, tmp_path / "service", "1.0.0")
+    project = render_release(released, tmp_path / "service", "1.0.0")
     old = answers_of(project)["package_name"]
     module = project / "src" / old / "orders.py"
     module.write_text(OWNER_MODULE)
@@ -414,7 +384,7 @@ def test_update_refuses_to_rename_the_package_and_says_how(
     update(project)
     assert answers_of(project)["_commit"] == "1.1.0"
     assert (project / "src" / "payments" / "orders.py").read_text() == OWNER_MODULE
-    fresh = render(released, tmp_path / "fresh", "1.1.0", "--data", "package_name=payments")
+    fresh = render_release(released, tmp_path / "fresh", "1.1.0", "--data", "package_name=payments")
     # README.md is the owner's (kept from 1.0.0); uv.lock is checked below.
     expected = project_files(fresh) - {"README.md", "uv.lock"}
     assert project_files(project) - {"README.md", "uv.lock"} == {
@@ -430,7 +400,7 @@ def test_update_fails_when_a_new_package_name_is_typed_at_the_prompt(
     released: Template, tmp_path: Path
 ) -> None:
     """The prompt comes after copier's "before" migrations: the "after" one catches it."""
-    project = render(released, tmp_path / "service", "1.0.0")
+    project = render_release(released, tmp_path / "service", "1.0.0")
     old = answers_of(project)["package_name"]
     app = project / "src" / old / "app.py"
     edit(app, "import logging\n", "import logging\n\n# Owner: payments team.\n")
@@ -473,7 +443,7 @@ def test_hook_locks_once_in_the_real_project_on_copy_and_on_update(
     monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("UV", raising=False)
 
-    project = render(released, tmp_path / "service", "1.0.0")
+    project = render_release(released, tmp_path / "service", "1.0.0")
     assert log.read_text().splitlines() == [f"{project.resolve()} lock"]
     update(project)
     assert log.read_text().splitlines() == [f"{project.resolve()} lock"] * 2
@@ -497,7 +467,7 @@ def across_the_guide_move(tmp_path: Path) -> tuple[Template, Path]:
     template.release("0.1.0")
     template.replace_with_checkout()
     template.release("0.2.0")
-    project = render(template, tmp_path / "service", "0.1.0")
+    project = render_release(template, tmp_path / "service", "0.1.0")
     readme = (project / "README.md").read_text()
     assert "uvx copier update --trust --defaults" in readme, "no 0.1.0 README: a shallow clone?"
     assert not (project / "UPDATING.md").exists()
@@ -568,7 +538,7 @@ def test_render_from_an_untagged_commit_updates_while_the_commit_exists(tmp_path
     template.release("1.0.0")
     template.edit("template/.env.example.jinja", "LOG_LEVEL=info\n", "LOG_LEVEL=info\n# dev\n")
     commit(template.path, "Unreleased work")
-    project = render(template, tmp_path / "service", "HEAD")
+    project = render_release(template, tmp_path / "service", "HEAD")
     assert re.fullmatch(r"1\.0\.0-1-g[0-9a-f]+", answers_of(project)["_commit"])
     release_1_1_0(template)
     update(project)
@@ -586,7 +556,7 @@ def test_render_from_a_vanished_commit_cannot_update_until_pointed_at_a_release(
     git("checkout", "--quiet", "-b", "feature", cwd=template.path)
     template.edit("template/.env.example.jinja", "LOG_LEVEL=info\n", "LOG_LEVEL=info\n# dev\n")
     commit(template.path, "Work in progress")
-    project = render(template, tmp_path / "service", "feature")
+    project = render_release(template, tmp_path / "service", "feature")
     git("checkout", "--quiet", "main", cwd=template.path)
     git("branch", "--quiet", "--delete", "--force", "feature", cwd=template.path)
     git("reflog", "expire", "--expire=now", "--all", cwd=template.path)
@@ -636,7 +606,7 @@ def test_update_path_from_a_release_to_the_candidate(
     template.release(version)
     template.replace_with_checkout()
     template.release("99.0.0")
-    project = render(template, tmp_path / "service", version)
+    project = render_release(template, tmp_path / "service", version)
     make_owner_edits(project)
 
     update(project)
