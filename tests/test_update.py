@@ -64,21 +64,48 @@ def checkout_history() -> bool:
     return (REPO_ROOT / ".git").exists()
 
 
+def changelog_releases() -> list[str]:
+    """The versions CHANGELOG.md has a section for, oldest first."""
+    changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
+    found = re.findall(r"^## \[(\d[^\]]*)\]", changelog, re.MULTILINE)
+    return sorted(found, key=Version)
+
+
+def release_commit(version: str) -> str:
+    """Where `version` was released: its tag, else the commit that added its CHANGELOG heading.
+
+    Tags do not travel with every clone (a mirror, a shallow or tag-less checkout). A release
+    whose heading came with CHANGELOG.md itself predates the file: it is that commit's parent.
+    """
+    if version in git("tag", "--list", version, cwd=REPO_ROOT).split():
+        return git("rev-parse", f"{version}^{{commit}}", cwd=REPO_ROOT).strip()
+    added = git(
+        "log",
+        "--reverse",
+        "--format=%H",
+        "-S",
+        f"## [{version}]",
+        "--",
+        "CHANGELOG.md",
+        cwd=REPO_ROOT,
+    ).split()
+    assert added, f"CHANGELOG.md's history never added the {version} heading: a shallow clone?"
+    created = git("log", "--diff-filter=A", "--format=%H", "--", "CHANGELOG.md", cwd=REPO_ROOT)
+    return f"{added[0]}^" if added[0] in created.split() else added[0]
+
+
 def release_tags() -> list[str]:
-    """This checkout's PEP 440 tags, oldest first: the template's released versions."""
+    """The template's released versions, oldest first: CHANGELOG sections and PEP 440 tags."""
+    versions = set(changelog_releases())
     if not checkout_history():
-        return []
-    versions: list[tuple[Version, str]] = []
+        return sorted(versions, key=Version)
     for tag in git("tag", "--list", cwd=REPO_ROOT).split():
         try:
-            versions.append((Version(tag), tag))
+            Version(tag)
         except InvalidVersion:
             continue
-    return [tag for _, tag in sorted(versions)]
-
-
-def root_commit() -> str:
-    return git("rev-list", "--max-parents=0", "HEAD", cwd=REPO_ROOT).split()[0]
+        versions.add(tag)
+    return sorted(versions, key=Version)
 
 
 def run_gates(project: Path) -> str:
@@ -454,8 +481,8 @@ def test_hook_locks_once_in_the_real_project_on_copy_and_on_update(
 
 
 def first_release_ref() -> str:
-    """The 0.1.0 tag once it exists, else the first commit, which CHANGELOG's 0.1.0 describes."""
-    return "0.1.0" if "0.1.0" in release_tags() else root_commit()
+    """Where 0.1.0 was released (its tag, or recreated from CHANGELOG's history)."""
+    return release_commit("0.1.0")
 
 
 @pytest.fixture
@@ -526,8 +553,10 @@ def test_every_migration_version_is_in_the_changelog() -> None:
 def test_every_release_tag_has_a_changelog_section() -> None:
     changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
     assert "## [Unreleased]" in changelog
-    for tag in release_tags():
-        assert f"## [{tag}]" in changelog, f"tag {tag} has no CHANGELOG section"
+    for version in release_tags():
+        assert f"## [{version}]" in changelog, f"tag {version} has no CHANGELOG section"
+        # Tagged or not, every release can be found again in this checkout's history.
+        assert git("cat-file", "-t", release_commit(version), cwd=REPO_ROOT).strip() == "commit"
 
 
 # ---------------------------------------------------------------- untagged renders
@@ -587,22 +616,17 @@ def test_render_from_a_vanished_commit_cannot_update_until_pointed_at_a_release(
 # ---------------------------------------------------------------- every release to the candidate
 
 
-def previous_versions() -> list[pytest.ParameterSet]:
-    """Every release tag; before the first tag, the first commit stands in as 0.1.0."""
-    tags = release_tags()
-    if tags:
-        return [pytest.param(tag, tag, id=tag) for tag in tags]
-    return [pytest.param(None, "0.1.0", id="first-commit-as-0.1.0")]
+def previous_versions() -> list[str]:
+    """Every release: tagged, or recreated where CHANGELOG.md's history says it was made."""
+    return release_tags()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("ref", "version"), previous_versions())
-def test_update_path_from_a_release_to_the_candidate(
-    ref: str | None, version: str, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize("version", previous_versions())
+def test_update_path_from_a_release_to_the_candidate(version: str, tmp_path: Path) -> None:
     if not checkout_history():
         pytest.fail("the update-path test needs this checkout's git history (fetch-depth: 0)")
-    template = Template.from_checkout(tmp_path / "template", ref or root_commit())
+    template = Template.from_checkout(tmp_path / "template", release_commit(version))
     template.release(version)
     template.replace_with_checkout()
     template.release("99.0.0")
