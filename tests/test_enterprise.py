@@ -29,8 +29,9 @@ from .answers import DEFAULTS
 from .conftest import REPO_ROOT, UV, TaskEnvironment, render_into
 from .docker_helpers import docker, require_engine, unique_name
 from .helpers import project_files, run
+from .template_repo import Template, commit, git
 from .test_image import COMPILER, image_files
-from .test_update import Template, answers_of, commit, git, status, update
+from .test_update import answers_of, status, update
 from .test_update import render as render_release
 
 PYTHON = "3.13"  # a Python this machine has, so the hook and `uv add` lock on the host

@@ -8,14 +8,11 @@ and runs `copier update` as UPDATING.md tells owners to.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
-import tarfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,32 +25,16 @@ from packaging.version import InvalidVersion, Version
 
 from .conftest import REPO_ROOT, UV
 from .helpers import run
+from .template_repo import Template, commit, edit, git
 from .test_gates import GATES
 
 COPIER = Path(sys.executable).with_name("copier")
-TEMPLATE_PATHS = ("copier.yml", "template", "hooks")
 PROJECT_NAME = "Acme Payments API"
 # The owner's service runs on a Python this machine has, so the hook can lock it here.
 OWNER_PYTHON = "3.13"
 OURS, THEIRS = "<<<<<<< before updating", ">>>>>>> after updating"
 UPDATE = ("update", "--trust", "--defaults")
 SKIPPED_DIRS = {".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", "__pycache__"}
-
-
-def git(*arguments: str, cwd: Path) -> str:
-    return run("git", *arguments, cwd=cwd).stdout
-
-
-def commit(project: Path, message: str) -> None:
-    git("add", "--all", cwd=project)
-    git("commit", "--quiet", "--allow-empty", "--message", message, cwd=project)
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    """Replace the one occurrence of `old`; fail loudly when the anchor moved."""
-    text = path.read_text()
-    assert text.count(old) == 1, f"{path}: expected exactly one {old!r}"
-    path.write_text(text.replace(old, new))
 
 
 def status(project: Path) -> list[str]:
@@ -98,53 +79,6 @@ def release_tags() -> list[str]:
 
 def root_commit() -> str:
     return git("rev-list", "--max-parents=0", "HEAD", cwd=REPO_ROOT).split()[0]
-
-
-@dataclass
-class Template:
-    """A template repository that releases by PEP 440 tags, as the real one does."""
-
-    path: Path
-
-    @classmethod
-    def from_checkout(cls, path: Path, ref: str | None = None) -> Template:
-        """This checkout's template files: the working tree, or as they were at `ref`."""
-        path.mkdir(parents=True)
-        template = cls(path)
-        template.replace_with_checkout(ref)
-        git("init", "--quiet", "--initial-branch=main", cwd=path)
-        return template
-
-    def replace_with_checkout(self, ref: str | None = None) -> None:
-        for name in TEMPLATE_PATHS:
-            target = self.path / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            target.unlink(missing_ok=True)
-        if ref is None:
-            for name in TEMPLATE_PATHS:
-                source = REPO_ROOT / name
-                if source.is_dir():
-                    ignored = shutil.ignore_patterns("__pycache__", "*.pyc")
-                    shutil.copytree(source, self.path / name, ignore=ignored)
-                else:
-                    shutil.copy2(source, self.path / name)
-            return
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", ref, "--", *TEMPLATE_PATHS],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            check=True,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(self.path, filter="data")
-
-    def edit(self, relative: str, old: str, new: str) -> None:
-        edit(self.path / relative, old, new)
-
-    def release(self, tag: str) -> None:
-        commit(self.path, f"Release {tag}")
-        git("tag", tag, cwd=self.path)
 
 
 def copier(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
