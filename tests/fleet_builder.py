@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .conftest import UV
-from .helpers import run
-from .template_repo import Template, commit, edit
+from .helpers import Template, commit, edit, run
 
 COPIER = Path(sys.executable).with_name("copier")
 NEWEST = "1.2.0"

@@ -28,8 +28,7 @@ import yaml
 from .answers import DEFAULTS
 from .conftest import REPO_ROOT, UV, TaskEnvironment, render_into
 from .docker_helpers import docker, require_engine, unique_name
-from .helpers import project_files, run
-from .template_repo import Template, commit, git
+from .helpers import Template, commit, git, project_files, run
 from .test_image import COMPILER, image_files
 from .test_update import answers_of, status, update
 from .test_update import render as render_release

@@ -27,8 +27,7 @@ from .fleet_builder import (
     release_template,
     update_environment,
 )
-from .helpers import run
-from .template_repo import Template, commit, git
+from .helpers import Template, commit, git, run
 
 # One worker builds the fleet once (pytest runs with --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("fleet")

@@ -24,8 +24,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from .conftest import REPO_ROOT, UV
-from .helpers import run
-from .template_repo import Template, commit, edit, git
+from .helpers import Template, commit, edit, git, run
 from .test_gates import GATES
 
 COPIER = Path(sys.executable).with_name("copier")

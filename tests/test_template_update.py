@@ -1,0 +1,571 @@
+"""`scripts/template-update`: a service brings the template's newest release as one PR/MR.
+
+A template repository released as 1.0.0 and 1.1.0 (with a CHANGELOG), services rendered from
+1.0.0 with the real copier CLI and pushed to a bare git remote, and a loopback fake of the
+GitHub and GitLab REST endpoints the script calls. The script runs the real copier, git and uv
+and the service's own gates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from .conftest import REPO_ROOT, UV
+from .helpers import Template, commit, edit, git, run
+
+COPIER = Path(sys.executable).with_name("copier")
+SCRIPT = Path("scripts") / "template-update"
+TOKEN = "test-token-123"
+GITHUB_REPOSITORY = "acme/payments"
+GITLAB_PROJECT = "42"
+BRANCH = "template-update/1.1.0"
+RESULT = re.compile(r"^template-update: result=(\S+)(.*)$", re.MULTILINE)
+CHANGELOG_1_0_0 = """# Changelog
+
+## [Unreleased]
+
+Nothing yet.
+
+## [1.0.0] - 2026-11-01
+
+- The first release of the starter kit.
+"""
+RELEASE_1_1_0 = """## [1.1.0] - 2026-11-30
+
+### Changed
+
+- Images set PYTHONFAULTHANDLER=1: a crash prints every thread's traceback.
+- The dev group gains pytest-timeout; run `uv lock` after the update.
+
+"""
+
+
+# ---------------------------------------------------------------- the template and services
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """This checkout released as 1.0.0, then a typical change released as 1.1.0."""
+    template = Template.from_checkout(tmp_path_factory.mktemp("releases") / "template")
+    (template.path / "CHANGELOG.md").write_text(CHANGELOG_1_0_0)
+    template.release("1.0.0")
+    template.edit(
+        "template/Dockerfile.jinja",
+        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
+        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONFAULTHANDLER=1 \\\n",
+    )
+    template.edit(
+        "template/pyproject.toml.jinja",
+        '    "pytest>=8.3",\n',
+        '    "pytest>=8.3",\n    "pytest-timeout>=2.3",\n',
+    )
+    template.edit("CHANGELOG.md", "## [1.0.0]", f"{RELEASE_1_1_0}## [1.0.0]")
+    template.release("1.1.0")
+    return template
+
+
+def test_template_fixture_changelog_grows_by_the_release(template: Template) -> None:
+    before = git("show", "1.0.0:CHANGELOG.md", cwd=template.path)
+    assert "## [1.0.0]" in before
+    assert "## [1.1.0]" not in before
+
+
+def render(template: Template, destination: Path, ref: str, *data: str) -> Path:
+    """`copier copy` at a release, the owner's first commit, pushed to a bare remote."""
+    options = [f"--data={item}" for item in ("python_version=3.13", *data)]
+    run(COPIER, "copy", "--trust", "--defaults", "--vcs-ref", ref, *options,
+        template.path, destination, cwd=destination.parent)  # fmt: skip
+    commit(destination, f"Render the service from {ref}")
+    remote = destination.with_name(f"{destination.name}-remote.git")
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(remote), cwd=destination.parent)
+    git("remote", "add", "origin", str(remote), cwd=destination)
+    git("push", "--quiet", "origin", "main", cwd=destination)
+    return destination
+
+
+def remote_branches(project: Path) -> dict[str, str]:
+    listed = git("ls-remote", "--heads", "origin", cwd=project).splitlines()
+    return {ref.removeprefix("refs/heads/"): sha for sha, ref in map(str.split, listed)}
+
+
+def answers_at(project: Path, ref: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(git("show", f"{ref}:.copier-answers.yml", cwd=project))
+    return data
+
+
+# ---------------------------------------------------------------- the fake forges
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    payload: Any
+
+
+@dataclass
+class FakeForge:
+    """GitHub's pulls and GitLab's merge_requests endpoints, in memory; every call recorded."""
+
+    url: str = ""
+    calls: list[Call] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def writes(self) -> list[Call]:
+        return [call for call in self.calls if call.method != "GET"]
+
+    def handle(self, call: Call) -> tuple[int, Any]:
+        with self.lock:
+            self.calls.append(call)
+            github = re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls(?:/(\d+))?", call.path)
+            gitlab = re.fullmatch(r"/projects/([^/]+)/merge_requests(?:/(\d+))?", call.path)
+            if github and github.group(1) == GITHUB_REPOSITORY:
+                if call.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    return 401, {"message": "Bad credentials"}
+                return self.github(call, github.group(2))
+            if gitlab and gitlab.group(1) == GITLAB_PROJECT:
+                if call.headers.get("Private-Token") != TOKEN:
+                    return 401, {"message": "401 Unauthorized"}
+                return self.gitlab(call, gitlab.group(2))
+            return 404, {"message": "Not Found"}
+
+    def github(self, call: Call, number: str | None) -> tuple[int, Any]:
+        if call.method == "GET":
+            owner, branch = call.query["head"][0].split(":", 1)
+            assert owner == GITHUB_REPOSITORY.split("/")[0]
+            return 200, [pull for pull in self.requests if pull["head"]["ref"] == branch]
+        if call.method == "POST":
+            pull = {
+                "number": len(self.requests) + 1,
+                "html_url": f"https://github.example/pull/{len(self.requests) + 1}",
+                "head": {"ref": call.payload["head"]},
+                **{key: call.payload[key] for key in ("title", "body", "base", "draft")},
+            }
+            self.requests.append(pull)
+            return 201, pull
+        pull = self.requests[int(number or 0) - 1]
+        pull.update(call.payload)
+        return 200, pull
+
+    def gitlab(self, call: Call, iid: str | None) -> tuple[int, Any]:
+        if call.method == "GET":
+            branch = call.query["source_branch"][0]
+            return 200, [mr for mr in self.requests if mr["source_branch"] == branch]
+        if call.method == "POST":
+            merge_request = {
+                "iid": len(self.requests) + 1,
+                "web_url": f"https://gitlab.example/-/merge_requests/{len(self.requests) + 1}",
+                **call.payload,
+            }
+            self.requests.append(merge_request)
+            return 201, merge_request
+        merge_request = self.requests[int(iid or 0) - 1]
+        merge_request.update(call.payload)
+        return 200, merge_request
+
+
+def serve(forge: FakeForge) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            call = Call(
+                self.command,
+                parts.path.removeprefix("/api"),
+                parse_qs(parts.query),
+                {key.title(): value for key, value in self.headers.items()},
+                json.loads(body) if body else None,
+            )
+            status, payload = forge.handle(call)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_PUT = answer
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+            """Quiet: the recorded calls are the log."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    forge.url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def forge() -> Iterator[FakeForge]:
+    fake = FakeForge()
+    server = serve(fake)
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+# ---------------------------------------------------------------- running the script
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def result(self) -> str:
+        match = RESULT.search(self.stdout.strip().splitlines()[-1])
+        assert match, f"no result line:\n{self.stdout}\n{self.stderr}"
+        return match.group(1)
+
+    @property
+    def details(self) -> dict[str, str]:
+        last = self.stdout.strip().splitlines()[-1]
+        return dict(pair.split("=", 1) for pair in last.split()[2:])
+
+
+def template_update(project: Path, *options: str, token: str | None = TOKEN) -> Run:
+    """The script as CI runs it, with CI's variables dropped and copier pinned to this venv's."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("GITHUB_", "CI_", "TEMPLATE_UPDATE"))
+    }
+    environment.update(COPIER=str(COPIER), UV=str(UV))
+    if token:
+        environment["TEMPLATE_UPDATE_TOKEN"] = token
+    result = subprocess.run(
+        [project / SCRIPT, *options],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    return Run(result.returncode, result.stdout, result.stderr)
+
+
+def github_options(forge: FakeForge) -> tuple[str, ...]:
+    return ("--forge", "github", "--api-url", forge.url, "--repository", GITHUB_REPOSITORY)
+
+
+def gitlab_options(forge: FakeForge) -> tuple[str, ...]:
+    return ("--forge", "gitlab", "--api-url", forge.url, "--repository", GITLAB_PROJECT)
+
+
+def checkout(project: Path, ref: str, destination: Path) -> Path:
+    """A worktree of `ref`, for checks that need its files on disk."""
+    git("worktree", "add", "--quiet", "--detach", str(destination), ref, cwd=project)
+    return destination
+
+
+# ---------------------------------------------------------------- a clean update on GitHub
+
+
+@dataclass
+class CleanUpdate:
+    project: Path
+    main_before: str
+    without_token: Run
+    first: Run
+    second: Run
+    calls_after_first: int
+    pushed_after_first: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def clean(
+    template: Template, forge: FakeForge, tmp_path_factory: pytest.TempPathFactory
+) -> CleanUpdate:
+    """An owner's service on 1.0.0: run without a token, then with one, then once more."""
+    project = render(template, tmp_path_factory.mktemp("clean") / "service", "1.0.0")
+    notes = project / "docs" / "runbook.md"
+    notes.parent.mkdir()
+    notes.write_text("# Runbook\n\nPage #payments-oncall.\n")
+    commit(project, "Owner: runbook")
+    git("push", "--quiet", "origin", "main", cwd=project)
+    main_before = git("rev-parse", "main", cwd=project).strip()
+    without_token = template_update(project, *github_options(forge), token=None)
+    first = template_update(project, *github_options(forge))
+    calls, pushed = len(forge.calls), remote_branches(project)
+    second = template_update(project, *github_options(forge))
+    return CleanUpdate(project, main_before, without_token, first, second, calls, pushed)
+
+
+def test_without_a_token_it_prepares_the_branch_pushes_nothing_and_says_so(
+    clean: CleanUpdate,
+) -> None:
+    run = clean.without_token
+    assert run.code == 0, run.stderr
+    assert run.result == "updated"
+    assert run.details["pushed"] == "no"
+    assert run.details["request"] == "none"
+    assert "TEMPLATE_UPDATE_TOKEN is not set, so nothing is pushed" in run.stderr
+
+
+def test_clean_update_commits_the_release_on_its_branch(clean: CleanUpdate) -> None:
+    project = clean.project
+    assert clean.first.code == 0, clean.first.stderr
+    assert clean.first.result == "updated"
+    assert clean.first.details["gates"] == "passed"
+    assert answers_at(project, BRANCH)["_commit"] == "1.1.0"
+    assert answers_at(project, "main")["_commit"] == "1.0.0"
+    assert git("rev-parse", f"{BRANCH}^", cwd=project).strip() == clean.main_before
+    assert "PYTHONFAULTHANDLER=1" in git("show", f"{BRANCH}:Dockerfile", cwd=project)
+    # The owner is left where they were: on main, with a clean tree.
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=project).strip() == "main"
+    assert git("status", "--porcelain", cwd=project) == ""
+
+
+def test_clean_update_relocks_and_passes_the_gates(clean: CleanUpdate, tmp_path: Path) -> None:
+    worktree = checkout(clean.project, BRANCH, tmp_path / "branch")
+    run(UV, "lock", "--check", cwd=worktree)
+    assert "pytest-timeout" in (worktree / "uv.lock").read_text()
+    message = git("log", "-1", "--format=%B", BRANCH, cwd=clean.project)
+    for gate in ("uv lock", "uv sync --locked", "uv run --locked mypy", "uv run --locked pytest"):
+        assert f"| `{gate}` | passed |" in message
+
+
+def test_clean_update_is_pushed_and_opens_one_pull_request(
+    clean: CleanUpdate, forge: FakeForge
+) -> None:
+    assert "already holds this update" in clean.first.stderr, "the token run redid the update"
+    assert clean.pushed_after_first[BRANCH] == git("rev-parse", BRANCH, cwd=clean.project).strip()
+    opened = [call for call in forge.writes() if call.path.startswith("/repos/")]
+    assert [call.method for call in opened] == ["POST"]
+    payload = opened[0].payload
+    assert payload["title"] == "Update the template from 1.0.0 to 1.1.0"
+    assert payload["head"] == BRANCH
+    assert payload["base"] == "main"
+    assert payload["draft"] is False
+    body = payload["body"]
+    assert "## Conflicts\n\nNone: the release applied cleanly." in body
+    assert "| `uv run --locked ruff format --check` | passed |" in body
+    assert "### [1.1.0] - 2026-11-30" in body
+    assert "- Images set PYTHONFAULTHANDLER=1" in body
+    assert "first release" not in body, "a section from before the service's release"
+    assert "Nothing yet." not in body
+    assert clean.first.details["request"] == "https://github.example/pull/1"
+
+
+def test_second_run_changes_nothing_and_opens_no_duplicate(
+    clean: CleanUpdate, forge: FakeForge
+) -> None:
+    assert clean.second.code == 0, clean.second.stderr
+    assert clean.second.result == "updated"
+    assert clean.second.details["request"] == "https://github.example/pull/1"
+    later = forge.calls[clean.calls_after_first :]
+    github_calls = [call for call in later if call.path.startswith("/repos/")]
+    assert [call.method for call in github_calls] == ["GET"]
+    assert remote_branches(clean.project) == clean.pushed_after_first
+    assert "push" not in clean.second.stderr.split("already holds this update")[1]
+
+
+def test_up_to_date_service_does_nothing(
+    clean: CleanUpdate, template: Template, forge: FakeForge, tmp_path: Path
+) -> None:
+    project = render(template, tmp_path / "service", "1.1.0")
+    calls = len(forge.calls)
+    result = template_update(project, *github_options(forge))
+    assert (result.code, result.result) == (0, "up-to-date"), result.stderr
+    assert result.details == {"current": "1.1.0"}
+    assert len(forge.calls) == calls
+    assert remote_branches(project) == {"main": git("rev-parse", "main", cwd=project).strip()}
+    assert git("branch", "--list", "template-update/*", cwd=project) == ""
+
+
+# ---------------------------------------------------------------- a conflicting update on GitLab
+
+
+@dataclass
+class ConflictingUpdate:
+    project: Path
+    first: Run
+    second: Run
+    writes_after_first: int
+
+
+@pytest.fixture(scope="module")
+def conflicting(
+    template: Template, forge: FakeForge, tmp_path_factory: pytest.TempPathFactory
+) -> ConflictingUpdate:
+    """A GitLab service whose owner edited the lines the release changes."""
+    project = render(
+        template, tmp_path_factory.mktemp("conflicting") / "service", "1.0.0", "ci=gitlab"
+    )
+    edit(
+        project / "Dockerfile",
+        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
+        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONHASHSEED=0 \\\n",
+    )
+    commit(project, "Owner: hash seed")
+    git("push", "--quiet", "origin", "main", cwd=project)
+    first = template_update(project, *gitlab_options(forge))
+    writes = len(forge.writes())
+    second = template_update(project, *gitlab_options(forge))
+    return ConflictingUpdate(project, first, second, writes)
+
+
+def test_overlapping_edit_opens_a_draft_merge_request_naming_the_file(
+    conflicting: ConflictingUpdate, forge: FakeForge
+) -> None:
+    assert conflicting.first.code == 2, conflicting.first.stderr
+    assert conflicting.first.result == "conflicts"
+    assert conflicting.first.details["conflicts"] == "1"
+    opened = [call for call in forge.writes() if call.path.startswith("/projects/")]
+    assert [call.method for call in opened] == ["POST"]
+    payload = opened[0].payload
+    assert payload["title"] == "Draft: Update the template from 1.0.0 to 1.1.0"
+    assert payload["source_branch"] == BRANCH
+    assert payload["target_branch"] == "main"
+    conflicts = payload["description"].split("## Conflicts")[1].split("## Gates")[0]
+    assert "- `Dockerfile`\n" in conflicts
+    assert "resolve" in conflicts.lower()
+    assert "### [1.1.0]" in payload["description"]
+    pushed = remote_branches(conflicting.project)
+    assert pushed[BRANCH] == git("rev-parse", BRANCH, cwd=conflicting.project).strip()
+
+
+def test_conflicted_branch_holds_the_markers_and_fails_the_conflict_gate(
+    conflicting: ConflictingUpdate, tmp_path: Path
+) -> None:
+    worktree = checkout(conflicting.project, BRANCH, tmp_path / "branch")
+    dockerfile = (worktree / "Dockerfile").read_text()
+    assert "<<<<<<< before updating\n" in dockerfile
+    assert "PYTHONHASHSEED=0" in dockerfile
+    gate = template_update(worktree, "--check-conflicts")
+    assert gate.code == 2
+    assert "Dockerfile: unresolved" in gate.stdout
+
+
+def test_conflicting_rerun_opens_no_duplicate(
+    conflicting: ConflictingUpdate, forge: FakeForge
+) -> None:
+    assert conflicting.second.code == 2, conflicting.second.stderr
+    assert len(forge.writes()) == conflicting.writes_after_first
+    assert len([r for r in forge.requests if r.get("source_branch") == BRANCH]) == 1
+
+
+# ---------------------------------------------------------------- the conflict gate
+
+
+def test_conflict_gate_fails_on_a_marker_and_on_an_ignored_rej_file(
+    template: Template, tmp_path: Path
+) -> None:
+    project = render(template, tmp_path / "service", "1.1.0", "ci=none")
+    clean = template_update(project, "--check-conflicts")
+    assert clean.code == 0, clean.stdout + clean.stderr
+
+    app = next((project / "src").glob("*/app.py"))
+    original = app.read_text()
+    app.write_text(f"<<<<<<< before updating\n{original}=======\n>>>>>>> after updating\n")
+    marker = template_update(project, "--check-conflicts")
+    assert marker.code == 2
+    assert f"{app.relative_to(project).as_posix()}: unresolved" in marker.stdout
+    app.write_text(original)
+
+    (project / ".git" / "info" / "exclude").write_text("*.rej\n")
+    reject = project / "Dockerfile.rej"
+    reject.write_text("@@ -1 +1 @@\n")
+    assert git("status", "--porcelain", cwd=project) == "", "the .rej file is not ignored"
+    ignored = template_update(project, "--check-conflicts")
+    assert ignored.code == 2
+    assert "Dockerfile.rej: unresolved" in ignored.stdout
+    reject.unlink()
+    assert template_update(project, "--check-conflicts").code == 0
+
+
+# ---------------------------------------------------------------- what the render ships
+
+
+def test_script_is_executable_and_pins_this_copier(clean: CleanUpdate) -> None:
+    script = clean.project / SCRIPT
+    assert os.access(script, os.X_OK)
+    assert git("ls-files", "--stage", str(SCRIPT), cwd=clean.project).startswith("100755 ")
+    assert f'COPIER_VERSION = "{version("copier")}"' in script.read_text()
+
+
+def test_help_documents_every_option_exit_code_and_result(clean: CleanUpdate) -> None:
+    shown = template_update(clean.project, "--help")
+    assert shown.code == 0
+    for option in ("--check-conflicts", "--forge", "--api-url", "--repository", "--remote"):
+        assert option in shown.stdout
+    for code, word in (("0", "up to date"), ("1", "error"), ("2", "conflicts"), ("3", "gates")):
+        assert re.search(rf"^  {code}  {word}", shown.stdout, re.MULTILINE), word
+    results = "result=<up-to-date|updated|conflicts|gates-failed|error>"
+    assert results in shown.stdout
+    guide = (clean.project / "UPDATING.md").read_text()
+    assert results in guide
+    for option in ("--check-conflicts", "--forge", "--api-url", "--repository", "--remote"):
+        assert f"`{option}" in guide, option
+
+
+def test_github_workflow_runs_exactly_the_script(clean: CleanUpdate) -> None:
+    workflows = clean.project / ".github" / "workflows"
+    workflow = yaml.safe_load((workflows / "template-update.yml").read_text())
+    assert workflow[True] == {"schedule": [{"cron": "23 5 * * 1"}], "workflow_dispatch": None}
+    assert workflow["permissions"] == {}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read"}
+    (step,) = [step for step in job["steps"] if step.get("name") == "Template update"]
+    assert step["run"] == str(SCRIPT)
+    assert step["env"] == {"TEMPLATE_UPDATE_TOKEN": "${{ secrets.TEMPLATE_UPDATE_TOKEN }}"}
+    ci = yaml.safe_load((workflows / "ci.yml").read_text())
+    gate = [step for step in ci["jobs"]["conflicts"]["steps"] if "run" in step]
+    assert [step["run"] for step in gate] == [f"{SCRIPT} --check-conflicts"]
+
+
+def test_gitlab_job_runs_exactly_the_script_on_schedule_or_by_hand(
+    conflicting: ConflictingUpdate,
+) -> None:
+    pipeline = yaml.safe_load((conflicting.project / ".gitlab-ci.yml").read_text())
+    job = pipeline["template-update"]
+    assert job["script"] == [str(SCRIPT)]
+    assert job["rules"] == [
+        {"if": '$CI_PIPELINE_SOURCE == "schedule"'},
+        {"if": '$CI_PIPELINE_SOURCE == "web"', "when": "manual", "allow_failure": True},
+    ]
+    assert pipeline["conflicts"]["script"] == [f"{SCRIPT} --check-conflicts"]
+    assert "rules" not in pipeline["conflicts"], "the conflict gate runs in every pipeline"
+
+
+def test_renovate_example_in_the_guide_matches_renovates_schema(
+    clean: CleanUpdate, tmp_path: Path
+) -> None:
+    guide = (clean.project / "UPDATING.md").read_text()
+    (example,) = re.findall(r"```json\n(.*?)```", guide, re.DOTALL)
+    config = json.loads(example)
+    assert config["enabledManagers"] == ["copier"]
+    assert config["ignoreScripts"] is False
+    path = tmp_path / "renovate.json"
+    path.write_text(example)
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    run(checker, "--builtin-schema", "vendor.renovate", path, cwd=tmp_path)
+
+
+def test_copier_version_is_the_one_the_template_is_tested_with() -> None:
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    assert config["copier_version"]["default"] == version("copier")
+    assert shutil.which("git"), "the script and these tests need git"
