@@ -362,18 +362,22 @@ def run_update(name: str, options: Sequence[str], logs: Path | None, index: int)
             "template release that ships it (UPDATING.md)",
         )
     started = time.monotonic()
-    result = subprocess.run(
-        [str(script.resolve()), *options],
-        cwd=checkout,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [str(script.resolve()), *options],
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as error:  # e.g. its interpreter (#! line) is missing
+        return Update(name, "error", details=f"{name}: cannot run {UPDATE_SCRIPT}: {error}")
     seconds = time.monotonic() - started
     if logs is not None:
         log = logs / f"{index:03d}-{checkout.resolve().name}.log"
         log.write_text(f"$ {UPDATE_SCRIPT} {' '.join(options)}\n{result.stdout}{result.stderr}")
-    for line in reversed(result.stdout.splitlines() + result.stderr.splitlines()):
+    # The script prints it last, on stdout.
+    for line in [*reversed(result.stdout.splitlines()), *reversed(result.stderr.splitlines())]:
         match = RESULT_LINE.match(line.strip())
         if match and match["result"] in RESULTS:
             return Update(

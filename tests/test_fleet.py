@@ -162,16 +162,18 @@ def test_status_clones_a_git_url(fleet_of: Fleet) -> None:
 
 
 def test_status_template_option_reads_another_template(fleet_of: Fleet, tmp_path: Path) -> None:
-    """A mirror of the template with one more release: the services are a release further behind."""
+    """A mirror with more tags: releases in PEP 440 order, pre-releases and other tags ignored."""
     mirror = tmp_path / "mirror"
     git("clone", "--quiet", str(fleet_of.template.path), str(mirror), cwd=tmp_path)
-    git("tag", "2.0.0", cwd=mirror)
+    for tag in ("1.9.0", "v1.10.0", "2.0.0rc1", "2.0.0.dev1", "nightly"):
+        git("tag", tag, cwd=mirror)
     result = fleet(
         "status", "--json", "--template", mirror, "billing", "pricing", cwd=fleet_of.root
     )
     found = rows(result)
-    assert (found["billing"]["newest"], found["billing"]["behind"]) == ("2.0.0", 3)
-    assert (found["pricing"]["newest"], found["pricing"]["behind"]) == ("2.0.0", 1)
+    # Newer than 1.0.0: 1.1.0, 1.2.0, 1.9.0 and v1.10.0; newer than 1.2.0: the last two.
+    assert (found["billing"]["newest"], found["billing"]["behind"]) == ("v1.10.0", 4)
+    assert (found["pricing"]["newest"], found["pricing"]["behind"]) == ("v1.10.0", 2)
     assert found["billing"]["template"] == str(mirror.resolve())
 
 
