@@ -89,8 +89,8 @@ def test_template_fixture_changelog_grows_by_the_release(template: Template) -> 
 def render(template: Template, destination: Path, ref: str, *data: str) -> Path:
     """`copier copy` at a release, the owner's first commit, pushed to a bare remote."""
     options = [f"--data={item}" for item in ("python_version=3.13", *data)]
-    run(COPIER, "copy", "--trust", "--defaults", "--vcs-ref", ref, *options,
-        template.path, destination, cwd=destination.parent)  # fmt: skip
+    copy = ("copy", "--trust", "--defaults", "--vcs-ref", ref, *options)
+    run(COPIER, *copy, template.path, destination, cwd=destination.parent)
     commit(destination, f"Render the service from {ref}")
     remote = destination.with_name(f"{destination.name}-remote.git")
     git("init", "--quiet", "--bare", "--initial-branch=main", str(remote), cwd=destination.parent)
@@ -127,7 +127,8 @@ class FakeForge:
 
     url: str = ""
     calls: list[Call] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+    merge_requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def writes(self) -> list[Call]:
@@ -152,33 +153,34 @@ class FakeForge:
         if call.method == "GET":
             owner, branch = call.query["head"][0].split(":", 1)
             assert owner == GITHUB_REPOSITORY.split("/")[0]
-            return 200, [pull for pull in self.requests if pull["head"]["ref"] == branch]
+            return 200, [pull for pull in self.pulls if pull["head"]["ref"] == branch]
         if call.method == "POST":
             pull = {
-                "number": len(self.requests) + 1,
-                "html_url": f"https://github.example/pull/{len(self.requests) + 1}",
+                "number": len(self.pulls) + 1,
+                "html_url": f"https://github.example/pull/{len(self.pulls) + 1}",
                 "head": {"ref": call.payload["head"]},
                 **{key: call.payload[key] for key in ("title", "body", "base", "draft")},
             }
-            self.requests.append(pull)
+            self.pulls.append(pull)
             return 201, pull
-        pull = self.requests[int(number or 0) - 1]
+        pull = self.pulls[int(number or 0) - 1]
         pull.update(call.payload)
         return 200, pull
 
     def gitlab(self, call: Call, iid: str | None) -> tuple[int, Any]:
         if call.method == "GET":
             branch = call.query["source_branch"][0]
-            return 200, [mr for mr in self.requests if mr["source_branch"] == branch]
+            return 200, [mr for mr in self.merge_requests if mr["source_branch"] == branch]
         if call.method == "POST":
+            iid = str(len(self.merge_requests) + 1)
             merge_request = {
-                "iid": len(self.requests) + 1,
-                "web_url": f"https://gitlab.example/-/merge_requests/{len(self.requests) + 1}",
+                "iid": int(iid),
+                "web_url": f"https://gitlab.example/-/merge_requests/{iid}",
                 **call.payload,
             }
-            self.requests.append(merge_request)
+            self.merge_requests.append(merge_request)
             return 201, merge_request
-        merge_request = self.requests[int(iid or 0) - 1]
+        merge_request = self.merge_requests[int(iid or 0) - 1]
         merge_request.update(call.payload)
         return 200, merge_request
 
@@ -204,9 +206,19 @@ def serve(forge: FakeForge) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_PATCH = do_PUT = answer
+        def do_GET(self) -> None:
+            self.answer()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+        def do_POST(self) -> None:
+            self.answer()
+
+        def do_PATCH(self) -> None:
+            self.answer()
+
+        def do_PUT(self) -> None:
+            self.answer()
+
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the recorded calls are the log."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -465,7 +477,7 @@ def test_conflicting_rerun_opens_no_duplicate(
 ) -> None:
     assert conflicting.second.code == 2, conflicting.second.stderr
     assert len(forge.writes()) == conflicting.writes_after_first
-    assert len([r for r in forge.requests if r.get("source_branch") == BRANCH]) == 1
+    assert [mr["source_branch"] for mr in forge.merge_requests] == [BRANCH]
 
 
 # ---------------------------------------------------------------- the conflict gate
