@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -137,6 +138,10 @@ class FakeForge:
     def handle(self, call: Call) -> tuple[int, Any]:
         with self.lock:
             self.calls.append(call)
+            if call.path == "/graphql":
+                if call.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    return 401, {"message": "Bad credentials"}
+                return self.graphql(call)
             github = re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls(?:/(\d+))?", call.path)
             gitlab = re.fullmatch(r"/projects/([^/]+)/merge_requests(?:/(\d+))?", call.path)
             if github and github.group(1) == GITHUB_REPOSITORY:
@@ -157,6 +162,7 @@ class FakeForge:
         if call.method == "POST":
             pull = {
                 "number": len(self.pulls) + 1,
+                "node_id": f"PR_{len(self.pulls) + 1}",
                 "html_url": f"https://github.example/pull/{len(self.pulls) + 1}",
                 "head": {"ref": call.payload["head"]},
                 **{key: call.payload[key] for key in ("title", "body", "base", "draft")},
@@ -166,6 +172,15 @@ class FakeForge:
         pull = self.pulls[int(number or 0) - 1]
         pull.update(call.payload)
         return 200, pull
+
+    def graphql(self, call: Call) -> tuple[int, Any]:
+        mutation = re.search(r"\{ (\w+)\(input: \{pullRequestId: \$id\}\)", call.payload["query"])
+        assert mutation, call.payload
+        (pull,) = [
+            pull for pull in self.pulls if pull["node_id"] == call.payload["variables"]["id"]
+        ]
+        pull["draft"] = mutation.group(1) == "convertPullRequestToDraft"
+        return 200, {"data": {mutation.group(1): {"clientMutationId": None}}}
 
     def gitlab(self, call: Call, iid: str | None) -> tuple[int, Any]:
         if call.method == "GET":
@@ -254,7 +269,7 @@ class Run:
     @property
     def details(self) -> dict[str, str]:
         last = self.stdout.strip().splitlines()[-1]
-        return dict(pair.split("=", 1) for pair in last.split()[2:])
+        return dict(pair.split("=", 1) for pair in shlex.split(last)[2:])
 
 
 def template_update(project: Path, *options: str, token: str | None = TOKEN) -> Run:
@@ -293,7 +308,7 @@ def checkout(project: Path, ref: str, destination: Path) -> Path:
     return destination
 
 
-# ---------------------------------------------------------------- a clean update on GitHub
+# ---------------------------------------------------------------- a clean update on GitLab
 
 
 @dataclass
@@ -312,17 +327,17 @@ def clean(
     template: Template, forge: FakeForge, tmp_path_factory: pytest.TempPathFactory
 ) -> CleanUpdate:
     """An owner's service on 1.0.0: run without a token, then with one, then once more."""
-    project = render(template, tmp_path_factory.mktemp("clean") / "service", "1.0.0")
+    project = render(template, tmp_path_factory.mktemp("clean") / "service", "1.0.0", "ci=gitlab")
     notes = project / "docs" / "runbook.md"
     notes.parent.mkdir()
     notes.write_text("# Runbook\n\nPage #payments-oncall.\n")
     commit(project, "Owner: runbook")
     git("push", "--quiet", "origin", "main", cwd=project)
     main_before = git("rev-parse", "main", cwd=project).strip()
-    without_token = template_update(project, *github_options(forge), token=None)
-    first = template_update(project, *github_options(forge))
+    without_token = template_update(project, *gitlab_options(forge), token=None)
+    first = template_update(project, *gitlab_options(forge))
     calls, pushed = len(forge.calls), remote_branches(project)
-    second = template_update(project, *github_options(forge))
+    second = template_update(project, *gitlab_options(forge))
     return CleanUpdate(project, main_before, without_token, first, second, calls, pushed)
 
 
@@ -360,26 +375,27 @@ def test_clean_update_relocks_and_passes_the_gates(clean: CleanUpdate, tmp_path:
         assert f"| `{gate}` | passed |" in message
 
 
-def test_clean_update_is_pushed_and_opens_one_pull_request(
+def test_clean_update_is_pushed_and_opens_one_merge_request(
     clean: CleanUpdate, forge: FakeForge
 ) -> None:
     assert "already holds this update" in clean.first.stderr, "the token run redid the update"
     assert clean.pushed_after_first[BRANCH] == git("rev-parse", BRANCH, cwd=clean.project).strip()
-    opened = [call for call in forge.writes() if call.path.startswith("/repos/")]
-    assert [call.method for call in opened] == ["POST"]
+    opened = [call for call in forge.writes() if call.path.startswith("/projects/")]
+    assert [(call.method, call.path) for call in opened] == [
+        ("POST", f"/projects/{GITLAB_PROJECT}/merge_requests")
+    ]
     payload = opened[0].payload
     assert payload["title"] == "Update the template from 1.0.0 to 1.1.0"
-    assert payload["head"] == BRANCH
-    assert payload["base"] == "main"
-    assert payload["draft"] is False
-    body = payload["body"]
+    assert payload["source_branch"] == BRANCH
+    assert payload["target_branch"] == "main"
+    body = payload["description"]
     assert "## Conflicts\n\nNone: the release applied cleanly." in body
     assert "| `uv run --locked ruff format --check` | passed |" in body
     assert "### [1.1.0] - 2026-11-30" in body
     assert "- Images set PYTHONFAULTHANDLER=1" in body
     assert "first release" not in body, "a section from before the service's release"
     assert "Nothing yet." not in body
-    assert clean.first.details["request"] == "https://github.example/pull/1"
+    assert clean.first.details["request"] == "https://gitlab.example/-/merge_requests/1"
 
 
 def test_second_run_changes_nothing_and_opens_no_duplicate(
@@ -387,10 +403,10 @@ def test_second_run_changes_nothing_and_opens_no_duplicate(
 ) -> None:
     assert clean.second.code == 0, clean.second.stderr
     assert clean.second.result == "updated"
-    assert clean.second.details["request"] == "https://github.example/pull/1"
+    assert clean.second.details["request"] == "https://gitlab.example/-/merge_requests/1"
     later = forge.calls[clean.calls_after_first :]
-    github_calls = [call for call in later if call.path.startswith("/repos/")]
-    assert [call.method for call in github_calls] == ["GET"]
+    gitlab_calls = [call for call in later if call.path.startswith("/projects/")]
+    assert [call.method for call in gitlab_calls] == ["GET"]
     assert remote_branches(clean.project) == clean.pushed_after_first
     assert "push" not in clean.second.stderr.split("already holds this update")[1]
 
@@ -408,7 +424,38 @@ def test_up_to_date_service_does_nothing(
     assert git("branch", "--list", "template-update/*", cwd=project) == ""
 
 
-# ---------------------------------------------------------------- a conflicting update on GitLab
+def test_failing_gate_is_reported_and_exits_3(template: Template, tmp_path: Path) -> None:
+    project = render(template, tmp_path / "service", "1.0.0", "ci=none")
+    tests = project / "tests" / "test_app.py"
+    tests.write_text(
+        tests.read_text() + "\n\ndef test_owner_bug() -> None:\n    assert 1 + 1 == 3\n"
+    )
+    commit(project, "Owner: a test that fails")
+    result = template_update(project)
+    assert (result.code, result.result) == (3, "gates-failed"), result.stderr
+    assert result.details["gates"] == "failed"
+    message = git("log", "-1", "--format=%B", BRANCH, cwd=project)
+    assert "| `uv run --locked pytest` | FAILED |" in message
+    assert "| `uv run --locked mypy` | passed |" in message
+    assert "test_owner_bug" in result.stderr, "the failing gate's output is not shown"
+    assert "no forge (--forge none)" in result.stderr
+
+
+def test_dirty_tree_is_an_error_and_changes_nothing(clean: CleanUpdate) -> None:
+    project = clean.project
+    notes = project / "docs" / "runbook.md"
+    original = notes.read_text()
+    notes.write_text(original + "Unsaved work.\n")
+    try:
+        result = template_update(project, "--forge", "none")
+    finally:
+        notes.write_text(original)
+    assert (result.code, result.result) == (1, "error")
+    assert "commit or stash" in result.details["reason"]
+    assert "commit or stash them first" in result.stderr
+
+
+# ---------------------------------------------------------------- a conflicting update on GitHub
 
 
 @dataclass
@@ -423,10 +470,8 @@ class ConflictingUpdate:
 def conflicting(
     template: Template, forge: FakeForge, tmp_path_factory: pytest.TempPathFactory
 ) -> ConflictingUpdate:
-    """A GitLab service whose owner edited the lines the release changes."""
-    project = render(
-        template, tmp_path_factory.mktemp("conflicting") / "service", "1.0.0", "ci=gitlab"
-    )
+    """A GitHub service whose owner edited the lines the release changes."""
+    project = render(template, tmp_path_factory.mktemp("conflicting") / "service", "1.0.0")
     edit(
         project / "Dockerfile",
         "    PYTHONDONTWRITEBYTECODE=1 \\\n",
@@ -434,30 +479,34 @@ def conflicting(
     )
     commit(project, "Owner: hash seed")
     git("push", "--quiet", "origin", "main", cwd=project)
-    first = template_update(project, *gitlab_options(forge))
+    first = template_update(project, *github_options(forge))
     writes = len(forge.writes())
-    second = template_update(project, *gitlab_options(forge))
+    second = template_update(project, *github_options(forge))
     return ConflictingUpdate(project, first, second, writes)
 
 
-def test_overlapping_edit_opens_a_draft_merge_request_naming_the_file(
+def test_overlapping_edit_opens_a_draft_pull_request_naming_the_file(
     conflicting: ConflictingUpdate, forge: FakeForge
 ) -> None:
     assert conflicting.first.code == 2, conflicting.first.stderr
     assert conflicting.first.result == "conflicts"
     assert conflicting.first.details["conflicts"] == "1"
-    opened = [call for call in forge.writes() if call.path.startswith("/projects/")]
-    assert [call.method for call in opened] == ["POST"]
+    opened = [call for call in forge.writes() if call.path.startswith("/repos/")]
+    assert [(call.method, call.path) for call in opened] == [
+        ("POST", f"/repos/{GITHUB_REPOSITORY}/pulls")
+    ]
     payload = opened[0].payload
-    assert payload["title"] == "Draft: Update the template from 1.0.0 to 1.1.0"
-    assert payload["source_branch"] == BRANCH
-    assert payload["target_branch"] == "main"
-    conflicts = payload["description"].split("## Conflicts")[1].split("## Gates")[0]
+    assert payload["title"] == "Update the template from 1.0.0 to 1.1.0"
+    assert payload["draft"] is True
+    assert payload["head"] == BRANCH
+    assert payload["base"] == "main"
+    conflicts = payload["body"].split("## Conflicts")[1].split("## Gates")[0]
     assert "- `Dockerfile`\n" in conflicts
     assert "resolve" in conflicts.lower()
-    assert "### [1.1.0]" in payload["description"]
+    assert "### [1.1.0]" in payload["body"]
     pushed = remote_branches(conflicting.project)
     assert pushed[BRANCH] == git("rev-parse", BRANCH, cwd=conflicting.project).strip()
+    assert conflicting.first.details["request"] == "https://github.example/pull/1"
 
 
 def test_conflicted_branch_holds_the_markers_and_fails_the_conflict_gate(
@@ -477,7 +526,36 @@ def test_conflicting_rerun_opens_no_duplicate(
 ) -> None:
     assert conflicting.second.code == 2, conflicting.second.stderr
     assert len(forge.writes()) == conflicting.writes_after_first
-    assert [mr["source_branch"] for mr in forge.merge_requests] == [BRANCH]
+    assert [pull["head"]["ref"] for pull in forge.pulls] == [BRANCH]
+
+
+def test_once_main_no_longer_conflicts_the_rerun_redoes_the_update_and_is_ready_for_review(
+    conflicting: ConflictingUpdate, forge: FakeForge
+) -> None:
+    """Runs after the tests above: the owner drops the overlapping edit on main."""
+    project = conflicting.project
+    before = remote_branches(project)[BRANCH]
+    edit(project / "Dockerfile", "    PYTHONHASHSEED=0 \\\n", "")
+    commit(project, "Owner: drop the hash seed")
+    git("push", "--quiet", "origin", "main", cwd=project)
+    writes = len(forge.writes())
+
+    result = template_update(project, *github_options(forge))
+    assert (result.code, result.result) == (0, "updated"), result.stderr
+    assert "already holds this update" not in result.stderr
+    after = remote_branches(project)[BRANCH]
+    assert after != before, "the branch was not redone and force-pushed"
+    assert (
+        git("rev-parse", f"{after}^", cwd=project).strip()
+        == git("rev-parse", "main", cwd=project).strip()
+    )
+    patch, ready = forge.writes()[writes:]
+    assert (patch.method, patch.path) == ("PATCH", f"/repos/{GITHUB_REPOSITORY}/pulls/1")
+    assert "None: the release applied cleanly." in patch.payload["body"]
+    assert (ready.method, ready.path) == ("POST", "/graphql")
+    assert "markPullRequestReadyForReview" in ready.payload["query"]
+    assert ready.payload["variables"] == {"id": "PR_1"}
+    assert [pull["draft"] for pull in forge.pulls] == [False]
 
 
 # ---------------------------------------------------------------- the conflict gate
@@ -534,8 +612,8 @@ def test_help_documents_every_option_exit_code_and_result(clean: CleanUpdate) ->
         assert f"`{option}" in guide, option
 
 
-def test_github_workflow_runs_exactly_the_script(clean: CleanUpdate) -> None:
-    workflows = clean.project / ".github" / "workflows"
+def test_github_workflow_runs_exactly_the_script(conflicting: ConflictingUpdate) -> None:
+    workflows = conflicting.project / ".github" / "workflows"
     workflow = yaml.safe_load((workflows / "template-update.yml").read_text())
     assert workflow[True] == {"schedule": [{"cron": "23 5 * * 1"}], "workflow_dispatch": None}
     assert workflow["permissions"] == {}
@@ -549,10 +627,8 @@ def test_github_workflow_runs_exactly_the_script(clean: CleanUpdate) -> None:
     assert [step["run"] for step in gate] == [f"{SCRIPT} --check-conflicts"]
 
 
-def test_gitlab_job_runs_exactly_the_script_on_schedule_or_by_hand(
-    conflicting: ConflictingUpdate,
-) -> None:
-    pipeline = yaml.safe_load((conflicting.project / ".gitlab-ci.yml").read_text())
+def test_gitlab_job_runs_exactly_the_script_on_schedule_or_by_hand(clean: CleanUpdate) -> None:
+    pipeline = yaml.safe_load((clean.project / ".gitlab-ci.yml").read_text())
     job = pipeline["template-update"]
     assert job["script"] == [str(SCRIPT)]
     assert job["rules"] == [
