@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -337,11 +338,23 @@ def status_code(rows: Sequence[Status]) -> int:
 
 @dataclass
 class Update:
+    """One service's update: the script's result line (`details` as printed, `fields` read)."""
+
     service: str
     result: str
     seconds: float = 0.0
     details: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
     exit_status: int | None = None
+
+
+def result_fields(details: str) -> dict[str, str]:
+    """The line's key=value pairs; the script shell-quotes values with spaces."""
+    try:
+        words = shlex.split(details)
+    except ValueError:
+        words = details.split()
+    return dict(word.split("=", 1) for word in words if "=" in word)
 
 
 def run_update(name: str, options: Sequence[str], logs: Path | None, index: int) -> Update:
@@ -380,13 +393,13 @@ def run_update(name: str, options: Sequence[str], logs: Path | None, index: int)
     for line in [*reversed(result.stdout.splitlines()), *reversed(result.stderr.splitlines())]:
         match = RESULT_LINE.match(line.strip())
         if match and match["result"] in RESULTS:
-            return Update(
-                name, match["result"], seconds, match["details"].strip(), result.returncode
-            )
+            details = match["details"].strip()
+            fields = result_fields(details)
+            return Update(name, match["result"], seconds, details, fields, result.returncode)
     complaint = [line for line in result.stderr.splitlines() if line.strip()]
     last = f": {complaint[-1].strip()}" if complaint else ""
     details = f"{name}: {UPDATE_SCRIPT} exited {result.returncode} without a result line{last}"
-    return Update(name, "error", seconds, details, result.returncode)
+    return Update(name, "error", seconds, details, exit_status=result.returncode)
 
 
 def update_code(updates: Sequence[Update]) -> int:

@@ -37,6 +37,8 @@ FLEET = REPO_ROOT / "scripts" / "fleet.py"
 OLDEST_PYTHON = INTERPRETERS["3.10"]
 UPDATE_BRANCH = f"template-update/{NEWEST}"
 BEHIND, CONFLICTS, ERROR, OK, USAGE = 4, 2, 1, 0, 64
+# scripts/template-update's own exit status for each result.
+EXIT_STATUS = {"up-to-date": 0, "updated": 0, "error": 1, "conflicts": 2, "gates-failed": 3}
 
 
 def fleet(
@@ -267,14 +269,16 @@ def test_update_gives_each_service_its_outcome(fleet_of: Fleet, updated: Updated
     outcomes = {name: found[name]["result"] for name in found}
     assert outcomes == {member.name: member.result for member in MEMBERS}, result.stdout
     for member in MEMBERS:
-        details = found[member.name]["details"]
+        fields = found[member.name]["fields"]
         if member.result == "up-to-date":
+            assert fields["current"] == NEWEST, fields
             assert member.name not in updated.branches
             continue
-        assert f"target={NEWEST}" in details, details
-        assert f"branch={UPDATE_BRANCH}" in details, details
-        assert f"conflicts={len(member.conflicts)}" in details, details
-        assert "pushed=no" in details, details
+        assert (fields["current"], fields["target"]) == (member.release, NEWEST), fields
+        assert fields["branch"] == UPDATE_BRANCH, fields
+        assert fields["conflicts"] == str(len(member.conflicts)), fields
+        assert fields["pushed"] == "no", fields
+        assert found[member.name]["exit_status"] == EXIT_STATUS[member.result]
     log = fleet_of.root.parent / "logs"
     assert len(list(log.glob("*.log"))) == len(MEMBERS)
 
