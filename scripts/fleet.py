@@ -573,6 +573,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if row.error:
                 print(f"fleet.py: {row.error}", file=sys.stderr)
         return status_code(rows)
+    checkouts = [Path(name).resolve() for name in options.services if not is_url(name)]
+    if len(set(checkouts)) < len(checkouts):
+        parser().error("update: a service is named twice; two updates would share its checkout")
     if options.logs is not None:
         options.logs.mkdir(parents=True, exist_ok=True)
     numbered = list(enumerate(options.services))

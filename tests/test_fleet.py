@@ -246,7 +246,14 @@ def test_status_names_a_missing_or_unreleased_template(fleet_of: Fleet, tmp_path
 
 
 def test_wrong_command_lines_exit_64(tmp_path: Path) -> None:
-    for arguments in (("status",), ("status", "--jobs", "0", "x"), ("deploy", "x"), ()):
+    wrong = (
+        ("status",),
+        ("status", "--jobs", "0", "x"),
+        ("deploy", "x"),
+        (),
+        ("update", "x", "./x"),
+    )
+    for arguments in wrong:
         result = fleet(*arguments, cwd=tmp_path)
         assert result.returncode == USAGE, arguments
         assert "usage: fleet.py" in result.stderr
