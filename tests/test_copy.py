@@ -56,6 +56,16 @@ PACKAGE_MODULES = {
     "healthcheck.py",
     "settings.py",
 }
+# With PostgreSQL: the models and Alembic's migrations, shipped inside the package.
+POSTGRES_MODULES = {
+    "models.py",
+    "migrations/__init__.py",
+    "migrations/__main__.py",
+    "migrations/env.py",
+    "migrations/script.py.mako",
+    "migrations/versions/__init__.py",
+    "migrations/versions/revision_0001_create_items.py",
+}
 CI_FILES = {
     "github": {".github/workflows/ci.yml", ".github/dependabot.yml"},
     "gitlab": {".gitlab-ci.yml"},
@@ -70,7 +80,8 @@ CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|'\{\{\.State\.Health\.Status\}\}'")
 def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], name: str) -> None:
     project = rendered(name)
     data = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    package = {f"src/{data['package_name']}/{module}" for module in PACKAGE_MODULES}
+    modules = PACKAGE_MODULES | (POSTGRES_MODULES if "postgres" in data["services"] else set())
+    package = {f"src/{data['package_name']}/{module}" for module in modules}
     # Without a local interpreter of that version (and no downloads) the hook cannot lock.
     lock = {"uv.lock"} if data["python_version"] in INTERPRETERS else set()
     assert project_files(project) == COMMON_FILES | lock | package | CI_FILES[data["ci"]]
@@ -86,7 +97,7 @@ def test_render_has_no_jinja_residue_or_blank_line_debris(
         residue = JINJA_RESIDUE.findall(CI_EXPRESSION.sub("", text))
         assert not residue, f"{relative}: {residue}"
         # PEP 8 wants two blank lines between Python definitions; nothing wants three.
-        allowed = 2 if relative.endswith(".py") else 1
+        allowed = 2 if relative.endswith((".py", ".py.mako")) else 1
         assert "\n" * (allowed + 2) not in text, f"{relative} has blank-line debris"
         if text:
             assert text.endswith("\n"), f"{relative}: no final newline"

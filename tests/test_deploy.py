@@ -273,7 +273,8 @@ def test_manifests_agree_with_the_image_and_the_app(
             assert restricted_violations(job_pod) == []
             (migrate,) = job_pod["containers"]
             assert migrate["image"] == server["image"], "the migrations ship in the same image"
-            assert migrate["command"] == ["alembic", "upgrade", "head"]
+            command = ["python", "-m", f"{package}.migrations", "upgrade", "head"]
+            assert migrate["command"] == command
             job_labels = job["spec"]["template"]["metadata"]["labels"]
             assert not selector.items() <= job_labels.items(), "the Service never routes to it"
             assert job_pod["restartPolicy"] == "Never"
