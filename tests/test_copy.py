@@ -66,6 +66,19 @@ POSTGRES_MODULES = {
     "migrations/versions/__init__.py",
     "migrations/versions/revision_0001_create_items.py",
 }
+KUBERNETES_FILES = {
+    f"deploy/kubernetes/{name}"
+    for name in (
+        "base/kustomization.yaml",
+        "base/serviceaccount.yaml",
+        "base/deployment.yaml",
+        "base/service.yaml",
+        "base/poddisruptionbudget.yaml",
+        "base/horizontalpodautoscaler.yaml",
+        "overlays/dev/kustomization.yaml",
+        "overlays/prod/kustomization.yaml",
+    )
+}
 CI_FILES = {
     "github": {".github/workflows/ci.yml", ".github/dependabot.yml"},
     "gitlab": {".gitlab-ci.yml"},
@@ -84,7 +97,13 @@ def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], 
     package = {f"src/{data['package_name']}/{module}" for module in modules}
     # Without a local interpreter of that version (and no downloads) the hook cannot lock.
     lock = {"uv.lock"} if data["python_version"] in INTERPRETERS else set()
-    assert project_files(project) == COMMON_FILES | lock | package | CI_FILES[data["ci"]]
+    deploy = set()
+    if data["deploy"] == "kubernetes":
+        deploy = KUBERNETES_FILES | (
+            {"deploy/kubernetes/base/migrate-job.yaml"} if "postgres" in data["services"] else set()
+        )
+    expected = COMMON_FILES | lock | package | deploy | CI_FILES[data["ci"]]
+    assert project_files(project) == expected
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)

