@@ -93,8 +93,10 @@ CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|'\{\{\.State\.Health\.Status\}\}'")
 def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], name: str) -> None:
     project = rendered(name)
     data = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    modules = PACKAGE_MODULES | (POSTGRES_MODULES if "postgres" in data["services"] else set())
+    postgres = "postgres" in data["services"]
+    modules = PACKAGE_MODULES | (POSTGRES_MODULES if postgres else set())
     package = {f"src/{data['package_name']}/{module}" for module in modules}
+    package |= {"tests/test_migrations.py"} if postgres else set()
     # Without a local interpreter of that version (and no downloads) the hook cannot lock.
     lock = {"uv.lock"} if data["python_version"] in INTERPRETERS else set()
     deploy = set()
@@ -344,6 +346,7 @@ LONG_LINES = {
     "ca_bundle": "runtime",
     "offline_build": True,
     "strip_debug_info": False,
+    "deploy": "kubernetes",
 }
 
 

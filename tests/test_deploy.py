@@ -282,6 +282,10 @@ def test_manifests_agree_with_the_image_and_the_app(
             job_labels = job["spec"]["template"]["metadata"]["labels"]
             assert not selector.items() <= job_labels.items(), "the Service never routes to it"
             assert job_pod["restartPolicy"] == "Never"
+            assert job_pod["automountServiceAccountToken"] is False
+            # Applied alone before the rollout: it may need nothing the rest creates.
+            assert "serviceAccountName" not in job_pod
+            assert "envFrom" not in migrate
 
 
 def test_restricted_check_names_each_rule_a_pod_breaks() -> None:
