@@ -24,7 +24,9 @@ from .docker_helpers import (
     free_port,
     http_get,
     lock_in_python_image,
+    published_port,
     require_engine,
+    running_container,
     unique_name,
 )
 
@@ -269,6 +271,44 @@ def test_migrations_run_once_before_every_replica_and_are_reversible(
         assert sql("SELECT count(*) FROM alembic_version").split() == ["0"]
         stack.compose(*run_once, *migrations, "upgrade", "head")
         assert sorted(tables()) == ["alembic_version", "items"]
+
+
+def test_ci_migration_job_passes_on_a_fresh_postgresql(rendered: Rendered) -> None:
+    """The rendered CI's migrations job, step by step: upgrade, no drift, downgrade."""
+    require_engine()
+    name = first_with_services(("postgres",))
+    project = rendered(name)
+    if not (project / "uv.lock").exists():
+        pytest.skip(f"{name}: no local interpreter of its Python to lock with")
+    job = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())["jobs"]["migrations"]
+    commands = [step["run"] for step in job["steps"] if "run" in step]
+    assert commands[0] == "uv sync --locked"
+    assert [command.split()[-2:] for command in commands[1:]] == [
+        ["upgrade", "head"],
+        ["alembic", "check"],
+        ["downgrade", "base"],
+    ]
+    database = job["services"]["postgres"]["env"]
+    options = [f"--env={key}={value}" for key, value in database.items()]
+    with running_container("postgres:17", *options, "--publish", "127.0.0.1::5432") as container:
+        deadline = time.monotonic() + 60
+        ready = ("exec", container, "pg_isready", "--host", "127.0.0.1")
+        while docker(*ready, check=False).returncode:
+            assert time.monotonic() < deadline, "PostgreSQL never became ready"
+            time.sleep(0.5)
+        port = published_port(container, 5432)
+        url = job["env"]["DATABASE_URL"].replace("localhost:5432", f"127.0.0.1:{port}")
+        environment = {**os.environ, "DATABASE_URL": url}
+        for command in commands:
+            result = subprocess.run(
+                ["sh", "-c", command.replace("uv ", f"{UV} ", 1)],
+                cwd=project,
+                env=environment,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
 
 
 # ---------------------------------------------------------------- dev mode
