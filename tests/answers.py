@@ -26,6 +26,7 @@ COMBINATIONS: dict[str, Answers] = {
         "services": ["postgres", "redis"],
         "ci": "gitlab",
         "license": "Apache-2.0",
+        "deploy": "kubernetes",
     },
     "py312-image-bookworm-redis-no-ci-proprietary": {
         "python_version": "3.12",
@@ -43,6 +44,7 @@ COMBINATIONS: dict[str, Answers] = {
         "entrypoint": "uv-run",
         "services": ["postgres"],
         "port": 9000,
+        "deploy": "kubernetes",
     },
     "py314-image-trixie-all-services": {
         "python_version": "3.14",

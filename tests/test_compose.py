@@ -24,7 +24,9 @@ from .docker_helpers import (
     free_port,
     http_get,
     lock_in_python_image,
+    published_port,
     require_engine,
+    running_container,
     unique_name,
 )
 
@@ -130,9 +132,14 @@ def compose_stack(directory: Path, *files: str) -> Iterator[Stack]:
     """A stack whose app image has a unique tag; torn down with its volumes and image, always."""
     require_engine()
     name = unique_name("cus-compose")
-    # Parallel tests must not share the compose file's fixed `<slug>:local` tag.
+    # Parallel tests must not share the compose file's fixed `<slug>:local` tag; the migrate
+    # service runs the app's image.
     override = directory.parent / f"{name}.override.yaml"
-    override.write_text(f"services:\n  app:\n    image: {name}-app:test\n")
+    defined = yaml.safe_load((directory / "compose.yaml").read_text())["services"]
+    image = {"image": f"{name}-app:test"}
+    override.write_text(
+        yaml.safe_dump({"services": {key: image for key in ("app", "migrate") if key in defined}})
+    )
     stack = Stack(directory, (*files, str(override)), name, free_port())
     try:
         yield stack
@@ -173,9 +180,13 @@ def test_compose_config_is_valid_and_wires_chosen_services(rendered: Rendered, n
         stack = Stack(project, files, unique_name("cus-config"), free_port())
         stack.compose("config", "--quiet")
         config = json.loads(stack.compose("config", "--format", "json").stdout)
-        assert set(config["services"]) == {"app", *services}
+        migrate = {"migrate"} if "postgres" in services else set()
+        assert set(config["services"]) == {"app", *services, *migrate}
         app = config["services"]["app"]
-        assert sorted(app.get("depends_on", {})) == list(services)
+        assert sorted(app.get("depends_on", {})) == sorted({*services, *migrate})
+        if migrate:
+            assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+            assert config["services"]["migrate"]["image"] == app["image"], "the app's image"
         assert [port["host_ip"] for port in app["ports"]] == ["127.0.0.1"], "loopback only"
         assert app["ports"][0]["published"] == str(stack.port), "APP_PORT picks the host port"
 
@@ -198,11 +209,106 @@ def test_compose_up_is_ready_with_every_chosen_service_and_down_leaves_nothing(
         assert json.loads(body) == {"status": "ok", "checks": dict.fromkeys(services, "ok")}
 
         held = leftovers(stack.name)
-        assert len(held["containers"]) == 1 + len(services), held
+        # The app, each backing service, and the exited migrate container with PostgreSQL.
+        assert len(held["containers"]) == 1 + len(services) + ("postgres" in services), held
         assert held["networks"], held
         assert bool(held["volumes"]) == ("postgres" in services), held
         stack.compose("down", "--volumes", "--remove-orphans")
         assert leftovers(stack.name) == {"containers": [], "networks": [], "volumes": []}
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def test_migrations_run_once_before_every_replica_and_are_reversible(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    name = first_with_services(("postgres",))
+    project = tmp_path / "service"
+    shutil.copytree(rendered(name), project, ignore=IGNORED_FOR_COPY)
+    lock_in_python_image(project, UV)
+    package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
+    # Three replicas cannot share one host port: this stack publishes none.
+    unpublished = tmp_path / "no-ports.yaml"
+    unpublished.write_text("services:\n  app:\n    ports: !reset []\n")
+    migrations = ("python", "-m", f"{package}.migrations")
+
+    def sql(query: str) -> str:
+        psql = ("exec", "--no-TTY", "postgres", "psql", "--username", "app", "--dbname", "app")
+        return stack.compose(*psql, "--tuples-only", "--no-align", "--command", query).stdout
+
+    def tables() -> list[str]:
+        return sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").split()
+
+    with compose_stack(project, "compose.yaml", str(unpublished)) as stack:
+        stack.compose("up", "--build", "--wait", "--wait-timeout", "180", "--scale", "app=3")
+        states = stack.compose("ps", "--all", "--format", "{{.Service}} {{.State}} {{.Health}}")
+        assert sorted(states.stdout.splitlines()) == [
+            *["app running healthy"] * 3,
+            "migrate exited ",
+            "postgres running healthy",
+        ]
+        logs = stack.compose("logs", "--no-color", "migrate").stdout
+        assert logs.count("Running upgrade  -> 0001") == 1, logs
+        assert sorted(tables()) == ["alembic_version", "items"]
+        assert sql("SELECT version_num FROM alembic_version").split() == ["0001"]
+        ready = (
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/ready').read())"
+        )
+        port = answer(name, "port")
+        for index in ("1", "2", "3"):
+            probe = ("exec", "--no-TTY", "--index", index, "app", "python", "-c")
+            reply = stack.compose(*probe, ready.format(port=port)).stdout
+            assert '"status":"ok"' in reply, f"replica {index}: {reply}"
+
+        # Again: nothing to do. Then the initial revision's downgrade, and back.
+        run_once = ("run", "--rm", "--no-deps", "migrate")
+        again = stack.compose(*run_once, *migrations, "upgrade", "head")
+        assert "Running upgrade" not in again.stdout + again.stderr
+        assert sql("SELECT version_num FROM alembic_version").split() == ["0001"]
+        stack.compose(*run_once, *migrations, "downgrade", "base")
+        assert tables() == ["alembic_version"]
+        assert sql("SELECT count(*) FROM alembic_version").split() == ["0"]
+        stack.compose(*run_once, *migrations, "upgrade", "head")
+        assert sorted(tables()) == ["alembic_version", "items"]
+
+
+def test_ci_migration_job_passes_on_a_fresh_postgresql(rendered: Rendered) -> None:
+    """The rendered CI's migrations job, step by step: upgrade, no drift, downgrade."""
+    require_engine()
+    name = first_with_services(("postgres",))
+    project = rendered(name)
+    if not (project / "uv.lock").exists():
+        pytest.skip(f"{name}: no local interpreter of its Python to lock with")
+    job = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())["jobs"]["migrations"]
+    commands = [step["run"] for step in job["steps"] if "run" in step]
+    assert commands[0] == "uv sync --locked"
+    assert [command.split()[-2:] for command in commands[1:]] == [
+        ["upgrade", "head"],
+        ["alembic", "check"],
+        ["downgrade", "base"],
+    ]
+    database = job["services"]["postgres"]["env"]
+    options = [f"--env={key}={value}" for key, value in database.items()]
+    with running_container("postgres:17", *options, "--publish", "127.0.0.1::5432") as container:
+        deadline = time.monotonic() + 60
+        ready = ("exec", container, "pg_isready", "--host", "127.0.0.1")
+        while docker(*ready, check=False).returncode:
+            assert time.monotonic() < deadline, "PostgreSQL never became ready"
+            time.sleep(0.5)
+        port = published_port(container, 5432)
+        url = job["env"]["DATABASE_URL"].replace("localhost:5432", f"127.0.0.1:{port}")
+        environment = {**os.environ, "DATABASE_URL": url}
+        for command in commands:
+            result = subprocess.run(
+                ["sh", "-c", command.replace("uv ", f"{UV} ", 1)],
+                cwd=project,
+                env=environment,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
 
 
 # ---------------------------------------------------------------- dev mode

@@ -57,6 +57,29 @@ PACKAGE_MODULES = {
     "healthcheck.py",
     "settings.py",
 }
+# With PostgreSQL: the models and Alembic's migrations, shipped inside the package.
+POSTGRES_MODULES = {
+    "models.py",
+    "migrations/__init__.py",
+    "migrations/__main__.py",
+    "migrations/env.py",
+    "migrations/script.py.mako",
+    "migrations/versions/__init__.py",
+    "migrations/versions/revision_0001_create_items.py",
+}
+KUBERNETES_FILES = {
+    f"deploy/kubernetes/{name}"
+    for name in (
+        "base/kustomization.yaml",
+        "base/serviceaccount.yaml",
+        "base/deployment.yaml",
+        "base/service.yaml",
+        "base/poddisruptionbudget.yaml",
+        "base/horizontalpodautoscaler.yaml",
+        "overlays/dev/kustomization.yaml",
+        "overlays/prod/kustomization.yaml",
+    )
+}
 CI_FILES = {
     "github": {
         ".github/workflows/ci.yml",
@@ -75,10 +98,19 @@ CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|'\{\{\.State\.Health\.Status\}\}'")
 def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], name: str) -> None:
     project = rendered(name)
     data = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    package = {f"src/{data['package_name']}/{module}" for module in PACKAGE_MODULES}
+    postgres = "postgres" in data["services"]
+    modules = PACKAGE_MODULES | (POSTGRES_MODULES if postgres else set())
+    package = {f"src/{data['package_name']}/{module}" for module in modules}
+    package |= {"tests/test_migrations.py"} if postgres else set()
     # Without a local interpreter of that version (and no downloads) the hook cannot lock.
     lock = {"uv.lock"} if data["python_version"] in INTERPRETERS else set()
-    assert project_files(project) == COMMON_FILES | lock | package | CI_FILES[data["ci"]]
+    deploy = set()
+    if data["deploy"] == "kubernetes":
+        deploy = KUBERNETES_FILES | (
+            {"deploy/kubernetes/base/migrate-job.yaml"} if "postgres" in data["services"] else set()
+        )
+    expected = COMMON_FILES | lock | package | deploy | CI_FILES[data["ci"]]
+    assert project_files(project) == expected
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
@@ -91,7 +123,7 @@ def test_render_has_no_jinja_residue_or_blank_line_debris(
         residue = JINJA_RESIDUE.findall(CI_EXPRESSION.sub("", text))
         assert not residue, f"{relative}: {residue}"
         # PEP 8 wants two blank lines between Python definitions; nothing wants three.
-        python = relative.endswith(".py") or text.startswith("#!/usr/bin/env python3")
+        python = relative.endswith((".py", ".py.mako")) or text.startswith("#!/usr/bin/env python3")
         allowed = 2 if python else 1
         assert "\n" * (allowed + 2) not in text, f"{relative} has blank-line debris"
         if text:
@@ -320,6 +352,7 @@ LONG_LINES = {
     "ca_bundle": "runtime",
     "offline_build": True,
     "strip_debug_info": False,
+    "deploy": "kubernetes",
 }
 
 

@@ -1,0 +1,1 @@
+"""One module per schema revision; Alembic orders them by their down_revision."""
