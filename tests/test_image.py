@@ -409,6 +409,20 @@ def test_logs_are_json_lines_with_request_ids(image: Image) -> None:
     assert probes == [], "successful probes are logged at info"
 
 
+def test_an_unhandled_error_is_one_json_line_with_its_traceback(image: Image) -> None:
+    publish = ("--publish", f"127.0.0.1::{image.port}")
+    with running_container(image.tag, *HARDENED, *publish, command=owner_routes(image)) as name:
+        wait_healthy(name)
+        port = published_port(name, image.port)
+        status, headers, _ = http_request(port, "/fail", headers={"X-Request-ID": "fail-1"})
+        assert (status, headers["x-request-id"]) == (500, "fail-1")
+        entries = log_entries(name)
+    errors = [entry for entry in entries if entry["level"] == "ERROR"]
+    assert [entry.get("request_id") for entry in errors] == ["fail-1"], errors
+    assert "RuntimeError: an owner's bug" in errors[0]["exception"]
+    assert errors[0]["exception"].startswith("Traceback")
+
+
 def test_docker_stop_ends_the_server_by_sigterm_promptly(image: Image) -> None:
     with running_container(image.tag) as name:
         wait_healthy(name)
@@ -450,15 +464,15 @@ def test_docker_stop_during_start_up_is_prompt_and_clean(image: Image) -> None:
             assert elapsed < STOP_SECONDS, f"stop at {moment}s took {elapsed:.1f}s: SIGKILL?"
 
 
-# The image's own server with one route added, as an owner's slow endpoint would be.
-SLOW_ROUTE = """
+# The image's own server with routes added, as an owner's slow or failing endpoint would be.
+OWNER_ROUTES = """
 import asyncio
 from {package} import __main__, app
 
 create_app = app.create_app
 
 
-def with_slow_route():
+def with_owner_routes():
     application = create_app()
 
     @application.get("/slow")
@@ -466,18 +480,26 @@ def with_slow_route():
         await asyncio.sleep(seconds)
         return {{"slept": seconds}}
 
+    @application.get("/fail")
+    async def fail() -> None:
+        raise RuntimeError("an owner's bug")
+
     return application
 
 
-app.create_app = with_slow_route
+app.create_app = with_owner_routes
 __main__.main()
 """
 
 
+def owner_routes(image: Image) -> tuple[str, ...]:
+    """The command that serves the image's app with OWNER_ROUTES."""
+    return ("python", "-c", OWNER_ROUTES.format(package=image.answers["package_name"]))
+
+
 def test_docker_stop_drains_the_requests_in_flight(image: Image) -> None:
-    script = SLOW_ROUTE.format(package=image.answers["package_name"])
     publish = ("--publish", f"127.0.0.1::{image.port}")
-    with running_container(image.tag, *publish, command=("python", "-c", script)) as name:
+    with running_container(image.tag, *publish, command=owner_routes(image)) as name:
         wait_healthy(name)
         port = published_port(name, image.port)
         assert http_get(port, "/ready")[0] == 200
