@@ -416,6 +416,7 @@ def test_an_unhandled_error_is_one_json_line_with_its_traceback(image: Image) ->
         port = published_port(name, image.port)
         status, headers, _ = http_request(port, "/fail", headers={"X-Request-ID": "fail-1"})
         assert (status, headers["x-request-id"]) == (500, "fail-1")
+        docker("stop", name)  # the server logs the error after it answered: wait for the line
         entries = log_entries(name)
     errors = [entry for entry in entries if entry["level"] == "ERROR"]
     assert [entry.get("request_id") for entry in errors] == ["fail-1"], errors
