@@ -8,8 +8,8 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from functools import partial
 from types import FrameType
 from typing import Any
@@ -72,6 +72,12 @@ class Drain:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+
+    @asynccontextmanager
+    async def lifespan(self, _app: object) -> AsyncIterator[None]:
+        """The app's lifespan: the drain handles SIGTERM while the app runs."""
+        with self.on_sigterm():
+            yield
 
     def _start(self, stop: Callable[[], None]) -> None:
         self._task = asyncio.get_running_loop().create_task(self.wait_then(stop))
