@@ -173,12 +173,29 @@ def published_port(name: str, container_port: int) -> int:
 
 def http_get(port: int, path: str, timeout: float = 5) -> tuple[int, str]:
     """GET http://127.0.0.1:PORT/PATH without any proxy; (status, body), error statuses included."""
+    status, _, body = http_request(port, path, timeout=timeout)
+    return status, body
+
+
+def http_request(
+    port: int,
+    path: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    timeout: float = 5,
+) -> tuple[int, dict[str, str], str]:
+    """Like http_get, with a method and request headers; (status, headers lowercased, body)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    url = f"http://127.0.0.1:{port}{path}"
+    request = urllib.request.Request(url, method=method, headers=headers or {})
     try:
-        with opener.open(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
-            return response.status, response.read().decode()
+        with opener.open(request, timeout=timeout) as response:
+            answer = response.status, response.headers, response.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+        answer = error.code, error.headers, error.read().decode()
+    status, received, body = answer
+    return status, {name.lower(): value for name, value in received.items()}, body
 
 
 def lock_in_python_image(project: Path, uv: Path) -> None:

@@ -323,11 +323,11 @@ def test_default_answers_leave_no_trace_of_the_enterprise_features(
     if ci == "gitlab":
         assert "publish" not in (project / ".gitlab-ci.yml").read_text()
     dockerfile = (project / "Dockerfile").read_text()
-    # apt installs binutils in the builder (to strip debug info) and, in uv-managed runtimes
-    # only, ca-certificates: nothing else.
+    # apt installs binutils in the builder (to strip debug info) and, in the runtime, tini
+    # and in uv-managed runtimes ca-certificates: nothing else.
     installed = re.findall(r"apt-get install --yes --no-install-recommends (.+)", dockerfile)
-    runtime = ["ca-certificates"] if python_source == "uv-managed" else []
-    assert installed == ["binutils", *runtime]
+    runtime = "ca-certificates tini" if python_source == "uv-managed" else "tini"
+    assert installed == ["binutils", runtime]
 
 
 # A question copier does not ask (its `when` is false) still takes a value from --data or a
