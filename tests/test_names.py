@@ -85,11 +85,11 @@ def test_every_import_name_a_render_locks_is_reserved(render: Render) -> None:
     local = [version for version in PYTHON_VERSIONS if version in INTERPRETERS]
     if not local:
         pytest.skip("no offered Python has a local interpreter here")
-    project = render(python_version=local[-1], services=["postgres", "redis"])
+    project = render(python_version=local[-1], services=["postgres", "redis"], tracing=True)
     run(UV, "sync", "--locked", "--all-groups", cwd=project, timeout=900)
     (site_packages,) = (project / ".venv" / "lib").glob("python3.*/site-packages")
     installed = top_level_names(site_packages)
-    assert {"fastapi", "pytest", "psycopg", "redis", "mypy"} <= installed, installed
+    assert {"fastapi", "pytest", "psycopg", "redis", "mypy", "opentelemetry"} <= installed
     # Locked for other platforms only (colorama on Windows): their name stands for the import.
     installed_distributions = {
         normalized(info.name.split("-", 1)[0]) for info in site_packages.glob("*.dist-info")
