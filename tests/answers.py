@@ -38,24 +38,26 @@ COMBINATIONS: dict[str, Answers] = {
         "project_slug": "acme-pay",
         "package_name": "acme_pay_service",
     },
-    "py313-uv-managed-trixie-uv-run-postgres": {
+    "py313-uv-managed-trixie-uv-run-postgres-tracing": {
         "python_version": "3.13",
         "python_source": "uv-managed",
         "entrypoint": "uv-run",
         "services": ["postgres"],
         "port": 9000,
         "deploy": "kubernetes",
+        "tracing": True,
     },
     "py314-image-trixie-all-services": {
         "python_version": "3.14",
         "services": ["postgres", "redis"],
     },
-    "py315-image-bookworm-app-venv-uv-run-redis": {
+    "py315-image-bookworm-app-venv-uv-run-redis-tracing": {
         "python_version": "3.15",
         "debian_release": "bookworm",
         "venv_path": "/app/.venv",
         "entrypoint": "uv-run",
         "services": ["redis"],
+        "tracing": True,
     },
     "py314-uv-managed-trixie": {
         "python_version": "3.14",
