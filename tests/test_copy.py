@@ -106,6 +106,8 @@ def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], 
     modules = PACKAGE_MODULES | (POSTGRES_MODULES if postgres else set())
     package = {f"src/{data['package_name']}/{module}" for module in modules}
     package |= {"tests/test_migrations.py"} if postgres else set()
+    if data["tracing"]:
+        package |= {f"src/{data['package_name']}/tracing.py", "tests/test_tracing.py"}
     # Without a local interpreter of that version (and no downloads) the hook cannot lock.
     lock = {"uv.lock"} if data["python_version"] in INTERPRETERS else set()
     deploy = set()
