@@ -187,3 +187,15 @@ def test_without_an_endpoint_tracing_is_off_and_silent(traced_service: Path) -> 
     assert lines, "the server wrote nothing"
     assert {line["level"] for line in lines} == {"INFO"}, output
     assert not [line for line in lines if "opentelemetry" in line["logger"]], output
+
+
+def test_an_unreachable_collector_does_not_hold_the_stop(traced_service: Path) -> None:
+    # Nothing listens there: the exporter would retry for OTEL_EXPORTER_OTLP_TIMEOUT (10 s).
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    with serving(traced_service, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint) as (port, process):
+        assert http_get(port, "/items/7")[0] == 200
+        started = time.monotonic()
+        code, output = stop(process)
+        took = time.monotonic() - started
+    assert code == 0, output
+    assert took < 4, f"the stop took {took:.1f} s\n{output}"
