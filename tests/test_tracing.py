@@ -29,13 +29,13 @@ pytestmark = pytest.mark.slow
 
 SLUG = "acme-payments-api"
 REQUEST_ID = "otlp-check-42"
-ROUTE = '''
+ROUTE = """
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
         return {"id": item_id}
 
     return app
-'''
+"""
 DECODE = """
 import json, sys
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -63,7 +63,7 @@ def otlp_receiver() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
     received: list[tuple[str, str, bytes]] = []
 
     class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             received.append((self.path, self.headers.get("Content-Type", ""), body))
             self.send_response(200)
@@ -145,18 +145,18 @@ def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
 def test_a_request_reaches_the_collector_with_its_route_and_request_id(
     traced_service: Path, tmp_path: Path
 ) -> None:
-    with otlp_receiver() as (endpoint, received):
-        # Spans leave only at stop: the flush at shutdown has to send them.
-        with serving(
+    # Spans leave only at stop (a 10-minute batch delay): the flush at shutdown sends them.
+    with (
+        otlp_receiver() as (endpoint, received),
+        serving(
             traced_service, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_BSP_SCHEDULE_DELAY="600000"
-        ) as (port, process):
-            status, headers, _ = http_request(
-                port, "/items/42", headers={"X-Request-ID": REQUEST_ID}
-            )
-            assert (status, headers["x-request-id"]) == (200, REQUEST_ID)
-            assert http_get(port, "/health")[0] == 200
-            assert not received, "spans left before the stop despite the long batch delay"
-            code, output = stop(process)
+        ) as (port, process),
+    ):
+        status, headers, _ = http_request(port, "/items/42", headers={"X-Request-ID": REQUEST_ID})
+        assert (status, headers["x-request-id"]) == (200, REQUEST_ID)
+        assert http_get(port, "/health")[0] == 200
+        assert not received, "spans left before the stop despite the long batch delay"
+        code, output = stop(process)
     assert code == 0, output
     assert received, f"the collector got nothing\n{output}"
     assert {(path, kind) for path, kind, _ in received} == {
