@@ -8,9 +8,9 @@ they are (metrics on; the image sets LOG_FORMAT=json) and with metrics=false, ru
 LOG_FORMAT=text. Builds both images and, one container at a time on a loopback port, runs
 `wrk` with 64 connections for `--seconds` against GET /health (metrics recorded, no access
 line: successful probes are not logged) and GET /openapi.json (an access line and metrics per
-request), alternating on and off. Reports requests/s, errors (socket errors and non-2xx), idle
-memory (docker stats) and image bytes, and writes them into BENCHMARKS.md between the `wrk:`
-markers. Every container and image it creates is removed.
+request), alternating on and off. Reports requests/s, errors (socket errors and non-2xx), the
+container's CPU time per request, idle memory (docker stats) and image bytes, and writes them
+into BENCHMARKS.md between the `wrk:` markers. Every container and image it creates is removed.
 """
 
 from __future__ import annotations
@@ -60,10 +60,11 @@ class Setup:
     size: int = 0
     rates: dict[str, list[float]] = field(default_factory=dict)  # one per round
     errors: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # CPU microseconds per request
 
 
-def wrk(port: int, path: str, seconds: float) -> tuple[float, int]:
-    """(requests/s, errors) of wrk with CONNECTIONS keep-alive connections on two threads."""
+def wrk(port: int, path: str, seconds: float) -> tuple[float, int, int]:
+    """(requests/s, errors, requests) of wrk: CONNECTIONS keep-alive connections, two threads."""
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--timeout", "2s"]
     out = subprocess.run(
         [*command, f"http://127.0.0.1:{port}{path}"],
@@ -78,7 +79,17 @@ def wrk(port: int, path: str, seconds: float) -> tuple[float, int]:
     sockets = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = sum(int(n) for n in sockets.groups()) if sockets else 0
-    return float(rate.group(1)), errors + (int(non_2xx.group(1)) if non_2xx else 0)
+    done = re.search(r"(\d+) requests in", out)
+    failed = errors + (int(non_2xx.group(1)) if non_2xx else 0)
+    return float(rate.group(1)), failed, int(done.group(1)) if done else 0
+
+
+def cpu_seconds(name: str) -> float:
+    """CPU time the container has used so far (its cgroup's, v2 or v1)."""
+    read = "cat /sys/fs/cgroup/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpuacct/cpuacct.usage"
+    out = docker("exec", name, "sh", "-c", read)
+    usage = re.search(r"usage_usec (\d+)", out)
+    return int(usage.group(1)) / 1e6 if usage else int(out.split()[0]) / 1e9
 
 
 def start(engine: Engine, setup: Setup) -> tuple[str, int]:
@@ -99,6 +110,7 @@ def start(engine: Engine, setup: Setup) -> tuple[str, int]:
 def table(setups: list[Setup], machine: str, seconds: float, rounds: int) -> str:
     on, off = setups
     rate = {(setup.label, p): statistics.median(setup.rates[p]) for setup in setups for p in PATHS}
+    cpu = {(setup.label, p): statistics.median(setup.cpu[p]) for setup in setups for p in PATHS}
     lines = [
         f"Measured {machine}. `wrk -t2 -c{CONNECTIONS} -d{seconds:g}s` on loopback, one "
         f"container at a time, the default image (Python {PYTHON_VERSION}, one worker); "
@@ -110,18 +122,24 @@ def table(setups: list[Setup], machine: str, seconds: float, rounds: int) -> str
         "|---|" + "---:|" * (len(PATHS) + 2),
     ]
     for setup in setups:
-        rates = " | ".join(f"{rate[setup.label, p]:,.0f} ({setup.errors[p]})" for p in PATHS)
+        rates = " | ".join(
+            f"{rate[setup.label, p]:,.0f} ({setup.errors[p]}) | {cpu[setup.label, p]:.0f} µs"
+            for p in PATHS
+        )
         lines.append(
             f"| {setup.label} | {rates} | {setup.memory / 2**20:.1f} MiB | {setup.size:,} |"
         )
     ratio = {p: rate[on.label, p] / rate[off.label, p] for p in PATHS}
     ratios = ", ".join(f"`{p}` {ratio[p]:.2f}x" for p in PATHS)
+    costs = ", ".join(f"`{p}` {cpu[on.label, p] / cpu[off.label, p]:.2f}x" for p in PATHS)
     met = all(ratio[p] >= TARGET_RATIO for p in PATHS)
     clean = not any(setup.errors[p] for setup in setups for p in PATHS)
     lines += [
         "",
         f"On / off: {ratios} (target >= {TARGET_RATIO}x: {'met' if met else 'MISSED'}); "
-        f"errors: {'none' if clean else 'SOME'}.",
+        f"errors: {'none' if clean else 'SOME'}. CPU per request on / off: {costs} (the "
+        "container's CPU time over the requests wrk completed; less sensitive than req/s to "
+        "other work on the machine).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -177,10 +195,15 @@ def main() -> int:
                         if not setup.memory:
                             setup.memory = idle_memory(name)
                         wrk(port, path, 2)  # warm up
-                        rate, errors = wrk(port, path, args.seconds)
+                        used = cpu_seconds(name)
+                        rate, errors, requests = wrk(port, path, args.seconds)
+                        used = cpu_seconds(name) - used
                         setup.rates.setdefault(path, []).append(rate)
+                        setup.cpu.setdefault(path, []).append(used / max(requests, 1) * 1e6)
                         setup.errors[path] = setup.errors.get(path, 0) + errors
-                        log(f"{setup.label} {path}: round {round_ + 1}: {rate:,.0f} req/s")
+                        cpu = setup.cpu[path][-1]
+                        figures = f"{rate:,.0f} req/s, {cpu:.0f} us CPU per request"
+                        log(f"{setup.label} {path}: round {round_ + 1}: {figures}")
                         engine.remove_container(name)
     finally:
         engine.close(variants)
