@@ -117,9 +117,9 @@ def table(setups: list[Setup], machine: str, seconds: float, rounds: int) -> str
         f"requests/s are the median of {rounds} rounds (on/off, then off/on), errors their sum.",
         "",
         "| image | "
-        + " | ".join(f"`{path}` req/s (errors)" for path in PATHS)
+        + " | ".join(f"`{path}` req/s (errors) | CPU per request" for path in PATHS)
         + " | idle memory | image bytes |",
-        "|---|" + "---:|" * (len(PATHS) + 2),
+        "|---|" + "---:|" * (2 * len(PATHS) + 2),
     ]
     for setup in setups:
         rates = " | ".join(
