@@ -37,6 +37,7 @@ COMBINATIONS: dict[str, Answers] = {
         "license": "Proprietary",
         "project_slug": "acme-pay",
         "package_name": "acme_pay_service",
+        "metrics": False,
     },
     "py313-uv-managed-trixie-uv-run-postgres-tracing": {
         "python_version": "3.13",

@@ -71,6 +71,8 @@ POSTGRES_MODULES = {
     "migrations/versions/__init__.py",
     "migrations/versions/revision_0001_create_items.py",
 }
+# With metrics: the Prometheus instrumentation and its tests.
+METRICS_FILES = {"src/{package}/metrics.py", "tests/test_metrics.py"}
 KUBERNETES_FILES = {
     f"deploy/kubernetes/{name}"
     for name in (
@@ -115,6 +117,8 @@ def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], 
         deploy = KUBERNETES_FILES | (
             {"deploy/kubernetes/base/migrate-job.yaml"} if "postgres" in data["services"] else set()
         )
+    metrics = {name.format(package=data["package_name"]) for name in METRICS_FILES}
+    package |= metrics if data["metrics"] else set()
     expected = COMMON_FILES | lock | package | deploy | CI_FILES[data["ci"]]
     assert project_files(project) == expected
 

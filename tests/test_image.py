@@ -363,6 +363,56 @@ def test_image_is_healthy_as_an_arbitrary_uid_in_group_0(image: Image) -> None:
         assert exec_in(name, "id", "-u") == "12345"
 
 
+SAMPLE = re.compile(r"(\w+)(?:\{(.*)\})? (\S+)")
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """GET /metrics, parsed: (name, labels) -> value."""
+    status, body = http_get(port, "/metrics")
+    assert status == 200, body
+    samples = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            match = SAMPLE.fullmatch(line)
+            assert match, line
+            labels = frozenset(LABEL.findall(match[2] or ""))
+            samples[match[1], labels] = float(match[3])
+    return samples
+
+
+def test_metrics_sum_every_worker_under_a_read_only_root(image: Image) -> None:
+    if not image.answers["metrics"]:
+        pytest.skip("rendered without metrics")
+    requests, route = 60, {("method", "GET"), ("route", "/openapi.json"), ("status", "200")}
+    counter = ("http_requests_total", frozenset(route))
+    count = ("http_request_duration_seconds_count", frozenset(route))
+    workers = ("--env", "WEB_CONCURRENCY=2", "--publish", f"127.0.0.1::{image.port}")
+    with running_container(image.tag, *HARDENED, *workers) as name:
+        wait_healthy(name)
+        port = published_port(name, image.port)
+        before = scrape(port)
+        with ThreadPoolExecutor(8) as pool:  # concurrent, so that both workers answer
+            statuses = list(pool.map(lambda _: http_get(port, "/openapi.json")[0], range(requests)))
+        after = scrape(port)
+        files = exec_in(name, "ls", "/tmp/prometheus").split()
+        assert inspect(name)["HostConfig"]["ReadonlyRootfs"] is True
+    assert statuses == [200] * requests
+    assert after[counter] - before.get(counter, 0) == requests
+    assert after[count] == after[counter]
+    # Each worker writes its own files: two of them served, and one scrape summed both.
+    assert len([file for file in files if file.startswith("counter_")]) == 2, files
+    buckets = sorted(
+        (float(dict(labels)["le"]), value)
+        for (sample, labels), value in after.items()
+        if sample == "http_request_duration_seconds_bucket" and route <= labels
+    )
+    assert buckets[-1] == (float("inf"), after[counter])
+    assert [value for _, value in buckets] == sorted(value for _, value in buckets)
+    scrapes = [key for key in after if ("route", "/metrics") in key[1]]
+    assert scrapes == [], "scrapes of /metrics are counted"
+
+
 def log_entries(name: str) -> list[dict[str, Any]]:
     """Every line the container wrote, each parsed as one JSON object."""
     output = docker("logs", name)

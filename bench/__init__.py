@@ -1,0 +1,1 @@
+"""Benchmarks of the rendered image: `python -m bench.run`, `python -m bench.wrk_load`."""
