@@ -5,8 +5,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import socket
 import subprocess
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -227,5 +229,25 @@ def run_in_python_image(
             image,
             *command,
         )
+    finally:
+        docker("rm", "--force", container, check=False)
+
+
+# A compiler driver, assembler or linker (ld.so is the loader, not a linker) in a bin
+# directory, target-prefixed or versioned too (x86_64-linux-gnu-gcc-12); anything of gcc's.
+COMPILERS = r"gcc|g\+\+|cc|c\+\+|clang|clang\+\+|tcc|as|ld|ld\.bfd|ld\.gold|ld\.lld"
+COMPILER = re.compile(rf".*/s?bin/(?:[\w.]+-)*(?:{COMPILERS})(?:-[\d.]+)?|.*/gcc/.*")
+
+
+def image_files(tag: str) -> dict[str, tarfile.TarInfo]:
+    """Every path of the image's filesystem (from `docker export`), without extracting it."""
+    container = docker("create", tag).stdout.strip()
+    try:
+        with subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE) as export:
+            assert export.stdout is not None
+            with tarfile.open(fileobj=export.stdout, mode="r|") as archive:
+                files = {"/" + info.name.removeprefix("./").rstrip("/"): info for info in archive}
+        assert export.returncode == 0, f"docker export {tag} failed"
+        return files
     finally:
         docker("rm", "--force", container, check=False)

@@ -27,7 +27,7 @@ import yaml
 
 from .answers import DEFAULTS
 from .conftest import REPO_ROOT, UV, TaskEnvironment, render_into
-from .docker_helpers import docker, require_engine, unique_name
+from .docker_helpers import COMPILER, docker, image_files, require_engine, unique_name
 from .helpers import (
     Template,
     answers_of,
@@ -39,7 +39,6 @@ from .helpers import (
     status,
     update,
 )
-from .test_image import COMPILER, image_files
 
 PYTHON = "3.13"  # a Python this machine has, so the hook and `uv add` lock on the host
 INDEX_USER = "ci-bot"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import tarfile
 import time
 import uuid
@@ -27,9 +26,11 @@ import yaml
 from .answers import DEFAULTS, Answers
 from .conftest import UV, render_into
 from .docker_helpers import (
+    COMPILER,
     docker,
     http_get,
     http_request,
+    image_files,
     inspect,
     lock_in_python_image,
     published_port,
@@ -100,10 +101,6 @@ HARDENED = (
     *("--read-only", "--tmpfs", "/tmp"),
     *("--cap-drop", "ALL", "--security-opt", "no-new-privileges"),
 )
-# A compiler driver, assembler or linker (ld.so is the loader, not a linker) in a bin
-# directory, target-prefixed or versioned too (x86_64-linux-gnu-gcc-12); anything of gcc's.
-COMPILERS = r"gcc|g\+\+|cc|c\+\+|clang|clang\+\+|tcc|as|ld|ld\.bfd|ld\.gold|ld\.lld"
-COMPILER = re.compile(rf".*/s?bin/(?:[\w.]+-)*(?:{COMPILERS})(?:-[\d.]+)?|.*/gcc/.*")
 DEPENDENCY_STEP = "--no-install-project"
 # OpenSSL's built-in CA file or hashed CA directory, not $SSL_CERT_FILE (a base image's setting).
 TRUST_STORE_PROBE = """
@@ -204,20 +201,6 @@ def add_clutter(project: Path, package: str, token: str) -> None:
     (project / "src" / package / "__pycache__").mkdir()
     (project / "src" / package / "__pycache__" / f"{token}.cpython-313.pyc").write_text(token)
     (project / ".env").write_text(f"SECRET_KEY={token}\n")
-
-
-def image_files(tag: str) -> dict[str, tarfile.TarInfo]:
-    """Every path of the image's filesystem (from `docker export`), without extracting it."""
-    container = docker("create", tag).stdout.strip()
-    try:
-        with subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE) as export:
-            assert export.stdout is not None
-            with tarfile.open(fileobj=export.stdout, mode="r|") as archive:
-                files = {"/" + info.name.removeprefix("./").rstrip("/"): info for info in archive}
-        assert export.returncode == 0, f"docker export {tag} failed"
-        return files
-    finally:
-        docker("rm", "--force", container, check=False)
 
 
 def exec_in(container: str, *command: str) -> str:
