@@ -228,20 +228,24 @@ def idle_memory(name: str, settle: float = 3.0) -> int:
 def load(port: int, seconds: float, limit: int) -> tuple[float, int, str]:
     """(requests/s, errors, tool) for GET /health over 16 keep-alive loopback connections."""
     if shutil.which("wrk"):
-        return (*wrk(port, seconds), "wrk")
+        rate, errors, _ = wrk(port, seconds)
+        return rate, errors, "wrk"
     return (*asyncio.run(python_load(port, seconds, limit)), "python")
 
 
-def wrk(port: int, seconds: float) -> tuple[float, int]:
+def wrk(
+    port: int, seconds: float, path: str = "/health", connections: int = 16, threads: int = 1
+) -> tuple[float, int, int]:
+    """(requests/s, errors, requests) of wrk over keep-alive loopback connections."""
     out = subprocess.run(
         [
             "wrk",
-            "-t1",
-            "-c16",
+            f"-t{threads}",
+            f"-c{connections}",
             f"-d{seconds:g}s",
             "--timeout",
             "2s",
-            f"http://127.0.0.1:{port}/health",
+            f"http://127.0.0.1:{port}{path}",
         ],
         capture_output=True,
         text=True,
@@ -254,7 +258,9 @@ def wrk(port: int, seconds: float) -> tuple[float, int]:
     sockets = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = sum(int(n) for n in sockets.groups()) if sockets else 0
-    return float(rate.group(1)), errors + (int(non_2xx.group(1)) if non_2xx else 0)
+    done = re.search(r"(\d+) requests in", out)
+    failed = errors + (int(non_2xx.group(1)) if non_2xx else 0)
+    return float(rate.group(1)), failed, int(done.group(1)) if done else 0
 
 
 async def python_load(port: int, seconds: float, limit: int) -> tuple[float, int]:

@@ -19,7 +19,6 @@ import argparse
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -42,6 +41,7 @@ from bench.run import (
     render,
     snapshot_template,
     workspace,
+    wrk,
 )
 from tests.conftest import tool_environment
 
@@ -61,27 +61,6 @@ class Setup:
     rates: dict[str, list[float]] = field(default_factory=dict)  # one per round
     errors: dict[str, int] = field(default_factory=dict)
     cpu: dict[str, list[float]] = field(default_factory=dict)  # CPU microseconds per request
-
-
-def wrk(port: int, path: str, seconds: float) -> tuple[float, int, int]:
-    """(requests/s, errors, requests) of wrk: CONNECTIONS keep-alive connections, two threads."""
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--timeout", "2s"]
-    out = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}{path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
-    ).stdout
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not rate:
-        raise RuntimeError(f"cannot read wrk's output:\n{out}")
-    sockets = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = sum(int(n) for n in sockets.groups()) if sockets else 0
-    done = re.search(r"(\d+) requests in", out)
-    failed = errors + (int(non_2xx.group(1)) if non_2xx else 0)
-    return float(rate.group(1)), failed, int(done.group(1)) if done else 0
 
 
 def cpu_seconds(name: str) -> float:
@@ -194,9 +173,11 @@ def main() -> int:
                         name, port = start(engine, setup)
                         if not setup.memory:
                             setup.memory = idle_memory(name)
-                        wrk(port, path, 2)  # warm up
+                        wrk(port, 2, path, CONNECTIONS, threads=2)  # warm up
                         used = cpu_seconds(name)
-                        rate, errors, requests = wrk(port, path, args.seconds)
+                        rate, errors, requests = wrk(
+                            port, args.seconds, path, CONNECTIONS, threads=2
+                        )
                         used = cpu_seconds(name) - used
                         setup.rates.setdefault(path, []).append(rate)
                         setup.cpu.setdefault(path, []).append(used / max(requests, 1) * 1e6)
