@@ -546,16 +546,21 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def write_report(table: str) -> None:
-    """Replace the text between the markers in BENCHMARKS.md (or append it)."""
+def write_block(begin: str, end: str, body: str, heading: str = "") -> None:
+    """Replace the text between two markers in BENCHMARKS.md, or append it under `heading`."""
     text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{table}{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
+    block = f"{begin}\n{body}{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+        text = text.rstrip("\n") + "\n\n" + heading + block + "\n"
     REPORT.write_text(text)
+
+
+def write_report(table: str) -> None:
+    """Replace the benchmark table between its markers in BENCHMARKS.md (or append it)."""
+    write_block(BEGIN, END, table)
 
 
 def machine_description() -> str:

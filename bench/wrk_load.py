@@ -41,6 +41,7 @@ from bench.run import (
     render,
     snapshot_template,
     workspace,
+    write_block,
     wrk,
 )
 from tests.conftest import tool_environment
@@ -125,14 +126,7 @@ def table(setups: list[Setup], machine: str, seconds: float, rounds: int) -> str
 
 def write_report(text: str) -> None:
     """Replace the text between the wrk: markers in BENCHMARKS.md (or append a section)."""
-    report = REPORT.read_text()
-    block = f"{BEGIN}\n{text}{END}"
-    if BEGIN in report and END in report:
-        head, rest = report.split(BEGIN, 1)
-        report = head + block + rest.split(END, 1)[1]
-    else:
-        report = report.rstrip("\n") + "\n\n## Logs and metrics under load\n\n" + block + "\n"
-    REPORT.write_text(report)
+    write_block(BEGIN, END, text, heading="## Logs and metrics under load\n\n")
 
 
 def main() -> int:
