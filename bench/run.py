@@ -298,7 +298,7 @@ async def python_load(port: int, seconds: float, limit: int) -> tuple[float, int
 def snapshot_template(destination: Path) -> Path:
     """This checkout's template files as a one-commit git repository (like pytest-copier)."""
     destination.mkdir()
-    for name in ("copier.yml", "template", "hooks"):
+    for name in ("copier.yml", "includes", "template", "hooks"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(

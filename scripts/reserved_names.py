@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Keep copier.yml's reserved_package_names sorted, wrapped and complete.
+"""Keep reserved_package_names (includes/names.yml) sorted, wrapped and complete.
 
     python3 scripts/reserved_names.py [--write] [NAME ...]
 
 Prints the question's `default:` block with the NAMEs added, sorted and wrapped at 100
-columns; --write puts it into copier.yml. Names with a leading underscore are left out: the
+columns; --write puts it into includes/names.yml. Names with a leading underscore are left out: the
 package_name validator refuses those by rule. tests/test_names.py says which names to add
-when a Python or a dependency brings new ones, and checks that copier.yml is as written here.
+when a Python or a dependency brings new ones, and checks that the file is as written here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-COPIER_YML = Path(__file__).resolve().parent.parent / "copier.yml"
+NAMES_YML = Path(__file__).resolve().parent.parent / "includes" / "names.yml"
 QUESTION = "reserved_package_names:\n"
 HEAD = "  default: >-\n"
 TAIL = "  when: false\n"
@@ -52,15 +52,15 @@ def wrapped(names: set[str]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--write", action="store_true", help="rewrite copier.yml in place")
+    parser.add_argument("--write", action="store_true", help="rewrite includes/names.yml in place")
     parser.add_argument("names", nargs="*", help="names to add")
     options = parser.parse_args()
-    text = COPIER_YML.read_text()
+    text = NAMES_YML.read_text()
     added = {name for name in options.names if not name.startswith("_")}
     block = wrapped(listed(text) | added)
     if options.write:
         start, end = block_span(text)
-        COPIER_YML.write_text(text[:start] + block + text[end:])
+        NAMES_YML.write_text(text[:start] + block + text[end:])
     else:
         sys.stdout.write(HEAD + block)
     return 0

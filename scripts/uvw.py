@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-UV_VERSION = "0.13.9"  # keep equal to uv_version in copier.yml (tests check it)
+UV_VERSION = "0.13.9"  # keep equal to uv_version in includes/computed.yml (tests check it)
 BOOTSTRAP = Path(__file__).resolve().parent.parent / ".cache" / "uv-bootstrap"
 
 

@@ -83,7 +83,7 @@ def task_env(monkeypatch: pytest.MonkeyPatch) -> TaskEnvironment:
 @pytest.fixture(scope="session")
 def copier_template_paths() -> list[str]:
     """Only the template's own files: never .git, .venv or caches of this checkout."""
-    return ["copier.yml", "template", "hooks"]
+    return ["copier.yml", "includes", "template", "hooks"]
 
 
 @pytest.fixture(scope="session", autouse=True)

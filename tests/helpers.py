@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from copier._template import load_template_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_PATHS = ("copier.yml", "template", "hooks")
+TEMPLATE_PATHS = ("copier.yml", "includes", "template", "hooks")
 
 # A rendered project's own gates, as `uv` arguments: what its CI runs.
 GATES = (
@@ -28,6 +29,12 @@ GATES = (
     ("run", "--locked", "mypy"),
     ("run", "--locked", "pytest", "-p", "no:cacheprovider"),
 )
+
+
+def copier_config() -> dict[str, Any]:
+    """copier.yml as copier reads it: the settings and questions of the files it includes too."""
+    config: dict[str, Any] = load_template_config(REPO_ROOT / "copier.yml")
+    return config
 
 
 def run(*command: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -156,8 +163,10 @@ class Template:
                 else:
                     shutil.copy2(source, self.path / name)
             return
+        # An older release may lack a path the template has today (includes/ came in 0.4.0).
+        present = git("ls-tree", "--name-only", ref, "--", *TEMPLATE_PATHS, cwd=REPO_ROOT).split()
         archive = subprocess.run(
-            ["git", "archive", "--format=tar", ref, "--", *TEMPLATE_PATHS],
+            ["git", "archive", "--format=tar", ref, "--", *present],
             cwd=REPO_ROOT,
             capture_output=True,
             check=True,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .answers import COMBINATIONS, answers
+from .answers import COMBINATIONS, QUESTIONS, answers
 from .conftest import UV
 from .docker_helpers import (
     docker,
@@ -33,7 +33,6 @@ from .docker_helpers import (
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
 SERVICE_SETS = ((), ("postgres",), ("redis",), ("postgres", "redis"))
 DEV_FILES = ("compose.yaml", "compose.dev.yaml")
 HEALTHY = ("running", "healthy")

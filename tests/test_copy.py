@@ -213,7 +213,7 @@ def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_sour
 
 def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> None:
     project = rendered("defaults")
-    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    questions = QUESTIONS
     template_uv = questions["uv_version"]["default"]
     assert f"ghcr.io/astral-sh/uv:{template_uv}\n" in (project / "Dockerfile").read_text()
     assert f'UV_VERSION: "{template_uv}"' in (project / ".github/workflows/ci.yml").read_text()

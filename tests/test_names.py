@@ -34,7 +34,7 @@ def unreserved(names: set[str]) -> list[str]:
 def test_reserved_list_is_sorted_and_wrapped_as_the_script_writes_it() -> None:
     script = REPO_ROOT / "scripts" / "reserved_names.py"
     printed = run(sys.executable, script, cwd=REPO_ROOT).stdout
-    assert printed in (REPO_ROOT / "copier.yml").read_text(), f"run {ADD}"
+    assert printed in (REPO_ROOT / "includes" / "names.yml").read_text(), f"run {ADD}"
     # YAML reads bare true, null or 1e3 as other types, which a package name never equals.
     assert len(RESERVED) == len(RESERVED_LIST), "quote the names YAML does not read as strings"
 

@@ -14,7 +14,7 @@ import yaml
 
 from .answers import PYTHON_VERSIONS
 from .conftest import INTERPRETERS, REPO_ROOT
-from .helpers import run
+from .helpers import copier_config, run
 
 LOCAL_PYTHON = [version for version in PYTHON_VERSIONS if version in INTERPRETERS][-1]
 QUICK_START = re.compile(r"## Quick start\n.*?```console\n(?P<commands>.*?)```", re.DOTALL)
@@ -39,7 +39,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_bootstrap_pins_the_template_uv_version() -> None:
-    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    questions = copier_config()
     bootstrap = (REPO_ROOT / "scripts" / "uvw.py").read_text()
     assert f'UV_VERSION = "{questions["uv_version"]["default"]}"' in bootstrap
 

@@ -31,6 +31,7 @@ from .helpers import (
     Template,
     answers_of,
     commit,
+    copier_config,
     edit,
     git,
     project_files,
@@ -542,7 +543,7 @@ def test_update_across_0_2_0_leaves_an_edited_guide_and_says_so(
 
 
 def test_every_migration_version_is_in_the_changelog() -> None:
-    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    config = copier_config()
     changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
     versions = [entry["version"] for entry in config["_migrations"] if "version" in entry]
     assert versions
@@ -651,7 +652,7 @@ def test_oldest_supported_copier_shows_conflicts(released: Template, tmp_path: P
     Copier 9.15.1 and older miss a conflict whose .rej file git ignores and drop the owner's
     lines without a marker.
     """
-    minimum = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())["_min_copier_version"]
+    minimum = copier_config()["_min_copier_version"]
     oldest = (UV, "tool", "run", "--from", f"copier=={minimum}", "copier")
     project = tmp_path / "service"
     run(
