@@ -89,10 +89,7 @@ def refusal(question: str, text: str) -> tuple[str, str, str]:
     """The answer to give and the reason to expect; an email gets an address around the text."""
     if question == "author_email":
         text = text.replace("Orders", "orders@example.com")
-    if text != text.strip():
-        reason = "start or end with spaces"
-    else:
-        reason = "one line of visible"
+    reason = "start or end with spaces" if text != text.strip() else "one line of visible"
     return question, text, reason
 
 
