@@ -344,10 +344,13 @@ def test_new_question_whose_default_keeps_the_output_changes_only_the_answers(
 ) -> None:
     template = Template.from_checkout(tmp_path / "template")
     template.release("1.0.0")
-    (template.path / "copier.yml").write_text(
-        (template.path / "copier.yml").read_text()
-        + "\nhealthcheck_interval:\n  type: str\n  help: How often Docker probes /health\n"
-        "  default: 30s\n"
+    # The last question; the computed values that follow are included.
+    computed = "\n---\n- !include includes/computed.yml\n"
+    template.edit(
+        "copier.yml",
+        computed,
+        "\nhealthcheck_interval:\n  type: str\n  help: How often Docker probes /health\n"
+        "  default: 30s\n" + computed,
     )
     template.edit(
         "template/Dockerfile.jinja", "--interval=30s", "--interval={{ healthcheck_interval }}"
