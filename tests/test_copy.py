@@ -43,7 +43,7 @@ COMMON_FILES = {
     "compose.dev.yaml",
     "compose.yaml",
     "pyproject.toml",
-    "scripts/audit",
+    "scripts/audit.py",
     "scripts/template-update",
     "tests/__init__.py",
     "tests/conftest.py",

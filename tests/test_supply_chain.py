@@ -40,7 +40,7 @@ BY_CI = {
     )
     for ci in ("github", "gitlab")
 }
-AUDIT = "scripts/audit"
+AUDIT = "scripts/audit.py"
 TODAY = datetime.datetime.now(datetime.UTC).date()
 
 
