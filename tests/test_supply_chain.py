@@ -240,6 +240,22 @@ def test_an_invalid_ignore_fails_before_auditing(
     assert not stub.queried
 
 
+@pytest.mark.parametrize("option", ["ignore", "ignore-until-fixed"])
+def test_an_ignore_in_uvs_own_settings_fails_the_audit(
+    service: tuple[str, Path], option: str
+) -> None:
+    # uv would apply it silently: no reason, no expiry.
+    ci, project = service
+    advisory = advisory_for(project)
+    with (project / "pyproject.toml").open("a") as file:
+        file.write(f'\n[tool.uv.audit]\n{option} = ["{advisory.id}"]\n')
+    with OsvStub((advisory,)) as stub:
+        result = audited(ci_command(project, ci, "audit"), project, stub)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"pyproject.toml: {option} = ['{advisory.id}'] has no reason or expiry" in result.stderr
+    assert not stub.queried
+
+
 def test_github_uploads_the_audit_sarif_to_code_scanning(
     rendered: Rendered, tmp_path: Path
 ) -> None:

@@ -15,7 +15,8 @@ Environment:
 Exit codes:
   0  no known vulnerability, or only ignored ones
   1  a known vulnerability, or an expired ignore
-  2  audit-ignores.toml is invalid, or uv could not audit
+  2  audit-ignores.toml is invalid, uv's own settings ignore a vulnerability
+     ([tool.uv.audit] in pyproject.toml, [audit] in uv.toml), or uv could not audit
 """
 
 from __future__ import annotations
@@ -80,6 +81,19 @@ def checked(entry: object, where: str) -> Ignore:
     return Ignore(vulnerability, reason.strip(), expires)
 
 
+def unexplained_ignores() -> list[str]:
+    """Ignores in uv's own settings, which uv would apply with no reason and no expiry."""
+    found = []
+    for name, table in (("pyproject.toml", ("tool", "uv", "audit")), ("uv.toml", ("audit",))):
+        path = PROJECT / name
+        settings = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        for key in table:
+            settings = settings.get(key, {})
+        for option in ("ignore", "ignore-until-fixed"):
+            found += [f"{name}: {option} = {settings[option]}"] if settings.get(option) else []
+    return found
+
+
 def main(arguments: list[str]) -> int:
     if arguments[:1] in (["-h"], ["--help"]):
         print(__doc__)
@@ -88,6 +102,11 @@ def main(arguments: list[str]) -> int:
         ignores = read_ignores(IGNORES)
     except InvalidIgnoresError as error:
         print(f"audit: {error}", file=sys.stderr)
+        return 2
+    unexplained = unexplained_ignores()
+    for found in unexplained:
+        print(f"audit: {found} has no reason or expiry: move it to {IGNORES.name}", file=sys.stderr)
+    if unexplained:
         return 2
     today = datetime.datetime.now(datetime.UTC).date()
     active = [ignore for ignore in ignores if ignore.expires >= today]
