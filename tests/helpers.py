@@ -220,3 +220,25 @@ def render_release(template: Template, destination: Path, ref: str, *options: st
 def update(project: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """The command UPDATING.md gives owners (test_updating_guide_... keeps them equal)."""
     return copier(*UPDATE, *options, cwd=project)
+
+
+# ---------------------------------------------------------------- the pinned linters
+
+# Stands in for uvx in the rendered lint commands: `uvx [--from PACKAGE==X] TOOL==X ...` runs
+# TOOL from this repository's venv, whose versions the tests check the pins against.
+FAKE_UVX = """#!/bin/sh
+if [ "$1" = --from ]; then shift 2; fi
+tool=${1%%==*}
+shift
+exec "$TOOLS/$tool" "$@"
+"""
+
+
+def pinned_tools_environment(folder: Path) -> dict[str, str]:
+    """os.environ with FAKE_UVX as uvx, and this venv's tools on PATH (actionlint's shellcheck)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "uvx").write_text(FAKE_UVX)
+    (folder / "uvx").chmod(0o755)
+    tools = Path(sys.executable).parent
+    path = os.pathsep.join((str(folder), str(tools), os.environ["PATH"]))
+    return {**os.environ, "PATH": path, "TOOLS": str(tools)}
