@@ -943,8 +943,9 @@ def test_readme_gives_the_build_commands_of_each_feature(
     readme = (featured("github", "image") / "README.md").read_text()
     section = readme.split("## Building in your organisation", 1)[1].split("\n## ", 1)[0]
     for command in (
-        "--secret id=netrc,src=$HOME/.netrc",
-        "--secret id=ca_bundle,src=",
+        'INDEX_NETRC="$(cat ~/.netrc)" docker buildx bake',
+        'CA_BUNDLE_SHA256="$(sha256sum "$CA_BUNDLE" | cut -d\' \' -f1)" docker buildx bake',
+        "--secret id=netrc,env=INDEX_NETRC",
         "--build-context uv-cache=../uv-cache",
         "UV_INDEX_CORP_PYPI_USERNAME",
     ):
