@@ -225,10 +225,11 @@ def test_the_ci_build_command_builds_and_the_smoke_test_passes(
         failed = smoke_test(project, unhealthy)
         assert failed.returncode != 0
         assert "is unhealthy, not healthy" in failed.stderr
+        for image in (tag, unhealthy):
+            left = docker("ps", "--all", "--quiet", "--filter", f"ancestor={image}").stdout
+            assert not left.strip(), "the smoke test leaves no container behind"
     finally:
         docker("image", "rm", "--force", tag, unhealthy, check=False)
-    leftovers = docker("ps", "--all", "--quiet", "--filter", "name=smoke-test-").stdout
-    assert not leftovers.strip(), "the smoke test leaves no container behind"
 
 
 @pytest.mark.docker

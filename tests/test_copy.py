@@ -100,7 +100,8 @@ CI_FILES = {
 }
 JINJA_RESIDUE = re.compile(r"{{\s|\s}}|{%|%}|{#\s|\s#}")
 # Expressions that CI systems and docker evaluate, legitimately written with braces.
-CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|'\{\{\.State\.Health\.Status\}\}'")
+# A CI expression may span the lines of a folded YAML string.
+CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|'\{\{\.State\.Health\.Status\}\}'", re.DOTALL)
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
