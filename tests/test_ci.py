@@ -103,6 +103,19 @@ def test_github_builds_with_a_cache_pull_requests_cannot_poison(rendered: Render
         "*.cache-from=type=gha,scope=${{ env.CACHE_SCOPE }}",
         "*.cache-to=type=gha,scope=${{ env.CACHE_SCOPE }},mode=max,ignore-error=true",
     ]
+    # As buildx resolves them for pull request 7: both scopes read, only its own written.
+    overrides = options["set"].replace("${{ env.CACHE_SCOPE }}", "pr-7").splitlines()
+    printed = subprocess.run(
+        ["docker", "buildx", "bake", "--file", "docker-bake.hcl", "--print"]
+        + [word for line in overrides for word in ("--set", line)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    image = json.loads(printed.stdout)["target"]["image"]
+    assert image["cache-from"] == ["type=gha,scope=main", "type=gha,scope=pr-7"]
+    assert image["cache-to"] == ["type=gha,scope=pr-7,mode=max,ignore-error=true"]
     # The weekly run reuses nothing: base-image and Debian fixes reach the image.
     assert options["no-cache"] == "${{ github.event_name == 'schedule' }}"
     slug = slug_of(project)
