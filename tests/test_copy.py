@@ -196,6 +196,26 @@ def test_uv_managed_python_uses_debian_slim_and_copies_the_interpreter(
     )
 
 
+@pytest.mark.parametrize(("release", "debian"), [("bookworm", 12), ("trixie", 13)])
+def test_distroless_runtime_is_the_release_cc_image_and_the_builder_stays_slim(
+    render: Render, release: str, debian: int
+) -> None:
+    project = render(
+        python_version="3.13",
+        python_source="uv-managed",
+        runtime_base="distroless",
+        debian_release=release,
+    )
+    dockerfile = (project / "Dockerfile").read_text()
+    assert f"ARG BASE_IMAGE=debian:{release}-slim\n" in dockerfile
+    assert f"ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian{debian}\n" in dockerfile
+    stages = {name: base for base, name in re.findall(r"(?m)^FROM (\S+) AS (\S+)$", dockerfile)}
+    assert stages["runtime"] == "${RUNTIME_IMAGE}"
+    assert stages["deps"] == "${BASE_IMAGE}"
+    runtime = dockerfile.split("AS runtime\n", 1)[1]
+    assert re.findall(r"(?m)^RUN\b", runtime) == [], "distroless has no shell to RUN with"
+
+
 @pytest.mark.parametrize("python_source", ["image", "uv-managed"])
 def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_source: str) -> None:
     stripped, kept = (
@@ -423,6 +443,14 @@ INVALID_ANSWERS = {
     "offline with uv-managed": (
         {"offline_build": True, "python_source": "uv-managed"},
         "python_source=uv-managed downloads Python while building, which an offline build",
+    ),
+    "distroless with python:slim": (
+        {"runtime_base": "distroless"},
+        "runtime_base=distroless needs python_source=uv-managed: python:slim's interpreter",
+    ),
+    "distroless with runtime packages": (
+        {"runtime_base": "distroless", "python_source": "uv-managed", "runtime_packages": "libpq5"},
+        "runtime_packages need apt, which a distroless runtime does not have",
     ),
     "unknown service": ({"services": ["mysql"]}, "services"),
     "index url with a token in its query": (
