@@ -452,6 +452,10 @@ INVALID_ANSWERS = {
         {"runtime_base": "distroless", "python_source": "uv-managed", "runtime_packages": "libpq5"},
         "runtime_packages need apt, which a distroless runtime does not have",
     ),
+    "distroless with the CA bundle in the runtime": (
+        {"runtime_base": "distroless", "python_source": "uv-managed", "ca_bundle": "runtime"},
+        "ca_bundle=runtime needs update-ca-certificates in the runtime, which distroless has not",
+    ),
     "unknown service": ({"services": ["mysql"]}, "services"),
     "index url with a token in its query": (
         {"index_url": "https://pypi.example.com/simple/?token=s3cr3t"},
