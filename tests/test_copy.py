@@ -216,6 +216,27 @@ def test_distroless_runtime_is_the_release_cc_image_and_the_builder_stays_slim(
     assert re.findall(r"(?m)^RUN\b", runtime) == [], "distroless has no shell to RUN with"
 
 
+def stages(dockerfile: str) -> dict[str, str]:
+    """A Dockerfile's stages by name, each from its FROM line to its last instruction."""
+    parts = re.split(r"(?m)^(?=FROM )", dockerfile)
+    return {
+        re.findall(r"AS (\S+)", part)[0]: re.sub(r"(\n#[^\n]*|\n)*$", "", part)
+        for part in parts
+        if part.startswith("FROM ")
+    }
+
+
+def test_distroless_changes_the_runtime_not_the_builder_or_dev_stage(render: Render) -> None:
+    answers = {"python_version": "3.13", "python_source": "uv-managed"}
+    slim = stages((render(**answers) / "Dockerfile").read_text())
+    distroless = stages((render(**answers, runtime_base="distroless") / "Dockerfile").read_text())
+    for name in ("uv", "deps", "builder", "dev"):
+        assert distroless[name] == slim[name], name
+    assert distroless["python"].startswith(slim["python"])
+    assert set(distroless) - set(slim) == {"distroless"}
+    assert slim["runtime"].startswith("FROM ${BASE_IMAGE} AS runtime")
+
+
 @pytest.mark.parametrize("python_source", ["image", "uv-managed"])
 def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_source: str) -> None:
     stripped, kept = (
