@@ -348,6 +348,9 @@ def test_image_runs_as_the_dockerfile_non_root_user(image: Image, served: str) -
     assert int(uid) != 0, f"USER {user}: root"
     assert inspect(image.tag)["Config"]["User"] == user
     assert python_in(served, IDS) == f"{uid} {gid or uid}"
+    # Named, in distroless too (no useradd there): whoami, ps and getpass.getuser() work.
+    name = "import os, pwd, grp; print(pwd.getpwuid(os.getuid())[0], grp.getgrgid(os.getgid())[0])"
+    assert python_in(served, name) == "app app"
 
 
 def test_image_contains_no_compiler(image: Image) -> None:
