@@ -247,9 +247,12 @@ def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_sour
     assert "-exec strip --strip-debug {} +" in stripped
     assert "binutils" not in kept
     assert "strip" not in kept
-    # Without binutils the builder needs no apt at all (the runtime installs tini).
-    builder = kept.split(" AS runtime\n")[0]
-    assert "apt-get install" not in builder
+    # apt runs once, in deps: without binutils for tini alone (and ca-certificates for
+    # uv-managed); the runtime copies them and runs no apt.
+    deps, runtime = kept.split(" AS runtime\n")
+    certificates = "ca-certificates " if python_source == "uv-managed" else ""
+    assert f"apt-get install --yes --no-install-recommends {certificates}tini\n" in deps
+    assert "apt-get" not in runtime
 
 
 def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> None:

@@ -140,10 +140,13 @@ def test_uptime_reads_for_humans(client: TestClient) -> None:
     assert isinstance(response.json()["uptime"], str)
 """
 OWNER_README = "On call: #payments-oncall. Runbook: docs/runbook.md.\n\n"
+# In the runtime stage, between lines every release has had: the template's own rewrites of
+# the Dockerfile must merge around it.
+OWNER_LABEL = '# Who answers for this image.\nLABEL com.acme.oncall="#payments-oncall"\n\n'
 
 
 def make_owner_edits(project: Path) -> None:
-    """A dependency, an endpoint that uses it with its test, a README note; committed."""
+    """A dependency, an endpoint that uses it with its test, README and Dockerfile notes."""
     run(UV, "add", "--no-sync", "humanize", cwd=project)
     app = project / "src" / answers_of(project)["package_name"] / "app.py"
     edit(app, "import logging\n", "import logging\nimport time\n")
@@ -154,6 +157,7 @@ def make_owner_edits(project: Path) -> None:
     readme = project / "README.md"
     title, rest = readme.read_text().split("\n\n", 1)
     readme.write_text(f"{title}\n\n{OWNER_README}{rest}")
+    edit(project / "Dockerfile", "\nUSER ", f"\n{OWNER_LABEL}USER ")
     commit(project, "Owner edits: humanize, /uptime, on-call note")
 
 
@@ -241,6 +245,7 @@ def test_update_keeps_the_owner_edits(updated: Updated) -> None:
     assert OWNER_IMPORT in app
     assert OWNER_ENDPOINT in app
     assert (project / "tests" / "test_app.py").read_text().endswith(OWNER_TEST)
+    assert OWNER_LABEL in (project / "Dockerfile").read_text()
 
 
 def test_update_leaves_owned_files_alone(updated: Updated) -> None:
@@ -637,6 +642,7 @@ def test_update_path_from_a_release_to_the_candidate(version: str, tmp_path: Pat
     assert answers_of(project)["_commit"] == "99.0.0"
     assert not files_named(project, "*.rej")
     assert not [line for line in status(project) if line.startswith("UU")], status(project)
+    assert OWNER_LABEL in (project / "Dockerfile").read_text()
     run(UV, "lock", "--check", cwd=project)
     assert "test_uptime_reads_for_humans PASSED" in run_gates(project)
 
