@@ -190,7 +190,9 @@ def test_uv_managed_python_uses_debian_slim_and_copies_the_interpreter(
     ).read_text()
     assert "ARG BASE_IMAGE=debian:bookworm-slim\n" in dockerfile
     assert "uv python install" in dockerfile
-    assert "COPY --from=deps /opt/python /opt/python" in dockerfile
+    # From the stage that trims it: the deps stage keeps the whole interpreter to build with.
+    assert "FROM deps AS python\n" in dockerfile
+    assert "COPY --from=python /opt/python /opt/python" in dockerfile
     assert (
         'CMD ["uv", "run", "--offline", "--locked", "--no-sync", "acme-payments-api"]' in dockerfile
     )
