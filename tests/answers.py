@@ -38,9 +38,10 @@ COMBINATIONS: dict[str, Answers] = {
         "package_name": "acme_pay_service",
         "metrics": False,
     },
-    "py313-uv-managed-trixie-uv-run-postgres-tracing": {
+    "py313-uv-managed-distroless-trixie-uv-run-postgres-tracing": {
         "python_version": "3.13",
         "python_source": "uv-managed",
+        "runtime_base": "distroless",
         "entrypoint": "uv-run",
         "services": ["postgres"],
         "port": 9000,

@@ -318,3 +318,30 @@ def bake_build_options(target: dict[str, Any]) -> list[str]:
     for name, value in target.get("args", {}).items():
         options += ["--build-arg", f"{name}={value}"]
     return options
+
+# A shared library by its name (libssl.so.3, _ssl.cpython-313-x86_64-linux-gnu.so); any other
+# ELF file with an execute bit is a program.
+SHARED_LIBRARY = re.compile(r".*\.so(?:\.[\d.]+)?")
+
+
+def elf_files(tag: str) -> dict[str, str]:
+    """Every ELF file of the image (from `docker export`): "program" or "library", by path."""
+    container = docker("create", tag).stdout.strip()
+    found: dict[str, str] = {}
+    try:
+        with subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE) as export:
+            assert export.stdout is not None
+            with tarfile.open(fileobj=export.stdout, mode="r|") as archive:
+                for info in archive:
+                    content = archive.extractfile(info) if info.isfile() else None
+                    if content is None or content.read(4) != b"\x7fELF":
+                        continue
+                    path = "/" + info.name.removeprefix("./")
+                    if SHARED_LIBRARY.fullmatch(path):
+                        found[path] = "library"
+                    elif info.mode & 0o111:
+                        found[path] = "program"
+        assert export.returncode == 0, f"docker export {tag} failed"
+        return found
+    finally:
+        docker("rm", "--force", container, check=False)

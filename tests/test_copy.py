@@ -196,10 +196,53 @@ def test_uv_managed_python_uses_debian_slim_and_copies_the_interpreter(
     ).read_text()
     assert "ARG BASE_IMAGE=debian:bookworm-slim\n" in dockerfile
     assert "uv python install" in dockerfile
-    assert "COPY --from=deps /opt/python /opt/python" in dockerfile
+    # From the stage that trims it: the deps stage keeps the whole interpreter to build with.
+    assert "FROM deps AS python\n" in dockerfile
+    assert "COPY --from=python /opt/python /opt/python" in dockerfile
     assert (
         'CMD ["uv", "run", "--offline", "--locked", "--no-sync", "acme-payments-api"]' in dockerfile
     )
+
+
+@pytest.mark.parametrize(("release", "debian"), [("bookworm", 12), ("trixie", 13)])
+def test_distroless_runtime_is_the_release_cc_image_and_the_builder_stays_slim(
+    render: Render, release: str, debian: int
+) -> None:
+    project = render(
+        python_version="3.13",
+        python_source="uv-managed",
+        runtime_base="distroless",
+        debian_release=release,
+    )
+    dockerfile = (project / "Dockerfile").read_text()
+    assert f"ARG BASE_IMAGE=debian:{release}-slim\n" in dockerfile
+    assert f"ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian{debian}\n" in dockerfile
+    stages = {name: base for base, name in re.findall(r"(?m)^FROM (\S+) AS (\S+)$", dockerfile)}
+    assert stages["runtime"] == "${RUNTIME_IMAGE}"
+    assert stages["deps"] == "${BASE_IMAGE}"
+    runtime = dockerfile.split("AS runtime\n", 1)[1]
+    assert re.findall(r"(?m)^RUN\b", runtime) == [], "distroless has no shell to RUN with"
+
+
+def stages(dockerfile: str) -> dict[str, str]:
+    """A Dockerfile's stages by name, each from its FROM line to its last instruction."""
+    parts = re.split(r"(?m)^(?=FROM )", dockerfile)
+    return {
+        re.findall(r"AS (\S+)", part)[0]: re.sub(r"(\n#[^\n]*|\n)*$", "", part)
+        for part in parts
+        if part.startswith("FROM ")
+    }
+
+
+def test_distroless_changes_the_runtime_not_the_builder_or_dev_stage(render: Render) -> None:
+    answers = {"python_version": "3.13", "python_source": "uv-managed"}
+    slim = stages((render(**answers) / "Dockerfile").read_text())
+    distroless = stages((render(**answers, runtime_base="distroless") / "Dockerfile").read_text())
+    for name in ("uv", "deps", "builder", "dev"):
+        assert distroless[name] == slim[name], name
+    assert distroless["python"].startswith(slim["python"])
+    assert set(distroless) - set(slim) == {"distroless"}
+    assert slim["runtime"].startswith("FROM ${BASE_IMAGE} AS runtime")
 
 
 @pytest.mark.parametrize("python_source", ["image", "uv-managed"])
@@ -432,6 +475,18 @@ INVALID_ANSWERS = {
     "offline with uv-managed": (
         {"offline_build": True, "python_source": "uv-managed"},
         "python_source=uv-managed downloads Python while building, which an offline build",
+    ),
+    "distroless with python:slim": (
+        {"runtime_base": "distroless"},
+        "runtime_base=distroless needs python_source=uv-managed: python:slim's interpreter",
+    ),
+    "distroless with runtime packages": (
+        {"runtime_base": "distroless", "python_source": "uv-managed", "runtime_packages": "libpq5"},
+        "runtime_packages need apt, which a distroless runtime does not have",
+    ),
+    "distroless with the CA bundle in the runtime": (
+        {"runtime_base": "distroless", "python_source": "uv-managed", "ca_bundle": "runtime"},
+        "ca_bundle=runtime needs update-ca-certificates in the runtime, which distroless has not",
     ),
     "unknown service": ({"services": ["mysql"]}, "services"),
     "index url with a token in its query": (

@@ -2,7 +2,9 @@
 
 Each variant is rendered and built once (module-scoped fixtures); every check then reads
 or runs that image. The variants cover each python_source x venv_path x debian_release
-combination, both entrypoints on each source and venv path, and every Python version.
+combination, both entrypoints on each source and venv path, and every Python version; the
+distroless runtime on both releases, both venv paths and both entrypoints. A distroless image
+has no shell or coreutils, so the checks run their probes with the image's own Python.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .conftest import UV, render_into
 from .docker_helpers import (
     COMPILER,
     docker,
+    elf_files,
     http_get,
     http_request,
     image_files,
@@ -95,6 +98,32 @@ VARIANTS: dict[str, Answers] = {
         "venv_path": "/app/.venv",
         "entrypoint": "uv-run",
     },
+    "distroless-opt-trixie-venv-py314": {
+        "python_source": "uv-managed",
+        "runtime_base": "distroless",
+    },
+    "distroless-app-trixie-uvrun-py313": {
+        "python_version": "3.13",
+        "python_source": "uv-managed",
+        "runtime_base": "distroless",
+        "venv_path": "/app/.venv",
+        "entrypoint": "uv-run",
+    },
+    "distroless-opt-bookworm-uvrun-py312": {
+        "python_version": "3.12",
+        "python_source": "uv-managed",
+        "runtime_base": "distroless",
+        "debian_release": "bookworm",
+        "entrypoint": "uv-run",
+        "port": 9000,
+    },
+    "distroless-app-bookworm-venv-py313": {
+        "python_version": "3.13",
+        "python_source": "uv-managed",
+        "runtime_base": "distroless",
+        "debian_release": "bookworm",
+        "venv_path": "/app/.venv",
+    },
 }
 
 HARDENED = (
@@ -112,6 +141,27 @@ hashed = any(re.fullmatch(r"[0-9a-f]{8}\\.\\d+", name) for name in names)
 print(os.path.isfile(paths.openssl_cafile) or hashed)
 """
 STOP_SECONDS = 2.0
+DISTROLESS_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# What the runtime's interpreter leaves out (under /opt/python/<build>/): a service never runs
+# pip, IDLE, Tk, the test suites or a compiler against headers and static libraries.
+TRIMMED = re.compile(
+    r"/opt/python/[^/]+/(?:include|share|lib/pkgconfig|lib/[^/]+\.a|bin/(?:idle|pip|pydoc|2to3)"
+    r"|lib/python3\.\d+/(?:ensurepip|idlelib|tkinter|turtledemo|test|lib2to3|__phello__"
+    r"|pydoc_data|config-|site-packages/."
+    r"|lib-dynload/(?:_test|_ctypes_test|xxlimited|_xxtestfuzz|_tkinter)))"
+    r".*"
+)
+# Imports each extension module the interpreter kept: none may miss a library trimmed away.
+EXTENSIONS_PROBE = """
+import importlib, pathlib, sysconfig
+for path in sorted(pathlib.Path(sysconfig.get_path("platstdlib"), "lib-dynload").glob("*.so")):
+    try:
+        importlib.import_module(path.name.split(".")[0])
+    except ImportError as error:
+        print(path.name, error)
+"""
+SHELLS = {"sh", "bash", "dash", "ash", "busybox"}
+PACKAGE_MANAGERS = ("apt", "dpkg")
 # Imports what the server imports at start, then names every module loaded from a .py
 # file without bytecode: the app user cannot write __pycache__, so each is compiled again at
 # every start and in every health probe.
@@ -163,6 +213,10 @@ class Image:
     def uv_run(self) -> bool:
         return bool(self.answers["entrypoint"] == "uv-run")
 
+    @property
+    def distroless(self) -> bool:
+        return bool(self.answers["runtime_base"] == "distroless")
+
     def executables(self) -> list[str]:
         """Paths of regular files and symlinks with an execute bit."""
         return [
@@ -205,6 +259,14 @@ def add_clutter(project: Path, package: str, token: str) -> None:
 
 def exec_in(container: str, *command: str) -> str:
     return docker("exec", container, *command).stdout.strip()
+
+
+def python_in(container: str, code: str, *arguments: str) -> str:
+    """Run Python code in the container: every image has Python, not every one a shell."""
+    return exec_in(container, "python", "-c", code, *arguments)
+
+
+IDS = "import os; print(os.getuid(), os.getgid())"
 
 
 def skip_unless_uv_can_install(version: str, release: str) -> None:
@@ -285,8 +347,10 @@ def test_image_runs_as_the_dockerfile_non_root_user(image: Image, served: str) -
     assert uid.isdigit(), f"USER {user}: not a numeric uid"
     assert int(uid) != 0, f"USER {user}: root"
     assert inspect(image.tag)["Config"]["User"] == user
-    assert exec_in(served, "id", "-u") == uid
-    assert exec_in(served, "id", "-g") == (gid or uid)
+    assert python_in(served, IDS) == f"{uid} {gid or uid}"
+    # Named, in distroless too (no useradd there): whoami, ps and getpass.getuser() work.
+    name = "import os, pwd, grp; print(pwd.getpwuid(os.getuid())[0], grp.getgrgid(os.getgid())[0])"
+    assert python_in(served, name) == "app app"
 
 
 def test_image_contains_no_compiler(image: Image) -> None:
@@ -303,7 +367,8 @@ def test_image_contains_uv_only_for_uv_run(image: Image) -> None:
 
 def test_venv_python_resolves_after_the_multi_stage_copy(image: Image, served: str) -> None:
     python = f"{image.venv}/bin/python"
-    target = exec_in(served, "readlink", "--canonicalize-existing", python)
+    target = python_in(served, "import os, sys; print(os.path.realpath(sys.argv[1]))", python)
+    assert target in image.files, f"{python} resolves to {target}, which is not in the image"
     assert exec_in(served, target, "-c", "print('runs')") == "runs"
     probe = "import sys; print(sys.prefix, sys.base_prefix, '%d.%d' % sys.version_info[:2])"
     prefix, base_prefix, version = exec_in(served, python, "-c", probe).split()
@@ -316,8 +381,17 @@ def test_venv_python_resolves_after_the_multi_stage_copy(image: Image, served: s
         assert not target.startswith("/opt/python/"), target
 
 
-def test_image_has_a_ca_trust_store_for_tls_clients(served: str) -> None:
-    assert exec_in(served, "python", "-c", TRUST_STORE_PROBE) == "True"
+def test_image_has_a_ca_trust_store_for_tls_clients(image: Image, served: str) -> None:
+    if not image.distroless:
+        assert python_in(served, TRUST_STORE_PROBE) == "True"
+        return
+    # distroless has the bundle only, which SSL_CERT_FILE names: the Dockerfile says so itself,
+    # so a mirror's image config cannot drop it.
+    dockerfile = (image.project / "Dockerfile").read_text()
+    assert f"SSL_CERT_FILE={DISTROLESS_CA_BUNDLE}" in dockerfile
+    assert image.files[DISTROLESS_CA_BUNDLE].isfile()
+    loaded = "import ssl; print(ssl.create_default_context().cert_store_stats()['x509_ca'])"
+    assert int(python_in(served, loaded)) > 100
 
 
 def test_image_is_healthy_without_network(image: Image) -> None:
@@ -343,7 +417,7 @@ def test_image_is_healthy_as_an_arbitrary_uid_in_group_0(image: Image) -> None:
     with running_container(image.tag, *arbitrary) as name:
         wait_healthy(name)
         assert http_get(published_port(name, image.port), "/ready")[0] == 200
-        assert exec_in(name, "id", "-u") == "12345"
+        assert python_in(name, IDS) == "12345 0"
 
 
 SAMPLE = re.compile(r"(\w+)(?:\{(.*)\})? (\S+)")
@@ -378,7 +452,7 @@ def test_metrics_sum_every_worker_under_a_read_only_root(image: Image) -> None:
         with ThreadPoolExecutor(8) as pool:  # concurrent, so that both workers answer
             statuses = list(pool.map(lambda _: http_get(port, "/openapi.json")[0], range(requests)))
         after = scrape(port)
-        files = exec_in(name, "ls", "/tmp/prometheus").split()
+        files = python_in(name, "import os; print(*os.listdir('/tmp/prometheus'))").split()
         assert inspect(name)["HostConfig"]["ReadonlyRootfs"] is True
     assert statuses == [200] * requests
     assert after[counter] - before.get(counter, 0) == requests
@@ -606,8 +680,9 @@ def test_source_change_rebuild_reuses_the_dependency_layer(image: Image, tmp_pat
         assert project == [False], f"the project layer was not rebuilt\n{log}"
         site_packages = f"{image.venv}/lib/python{image.answers['python_version']}/site-packages"
         app = f"{site_packages}/{package}/app.py"
-        installed = docker("run", "--rm", "--entrypoint", "tail", edited, "-n", "1", app).stdout
-        assert installed == marker
+        last_line = "import sys; print(open(sys.argv[1]).readlines()[-1], end='')"
+        installed = docker("run", "--rm", "--entrypoint", "python", edited, "-c", last_line, app)
+        assert installed.stdout == marker
         # The runtime shares every layer but the project's: a release ships only that one.
         layers = [inspect(tag)["RootFS"]["Layers"] for tag in (before, edited)]
         assert len(layers[0]) == len(layers[1])
@@ -631,3 +706,34 @@ def test_healthcheck_is_exec_form_python(image: Image) -> None:
     assert test[0] == "CMD", f"{test}: not exec form"
     assert Path(test[1]).name.startswith("python"), test
     assert not {"curl", "wget", "sh", "bash"} & {Path(part).name for part in test}, test
+
+
+def test_uv_managed_interpreter_is_trimmed(image: Image) -> None:
+    if image.answers["python_source"] != "uv-managed":
+        pytest.skip("the interpreter is python:slim's")
+    assert any(path.startswith("/opt/python/") for path in image.files), "no /opt/python"
+    assert [path for path in image.files if TRIMMED.fullmatch(path)] == []
+
+
+def test_every_extension_module_of_the_interpreter_imports(image: Image) -> None:
+    if image.answers["python_source"] != "uv-managed":
+        pytest.skip("the interpreter is python:slim's, untrimmed")
+    result = docker("run", "--rm", "--entrypoint", "python", image.tag, "-c", EXTENSIONS_PROBE)
+    assert result.stdout.splitlines() == [], "extension modules lost their libraries"
+
+
+def test_distroless_image_has_no_shell_no_package_manager_and_only_its_programs(
+    image: Image,
+) -> None:
+    if not image.distroless:
+        pytest.skip("a slim runtime keeps Debian's shell and apt")
+    names = {path: Path(path).name for path in image.executables()}
+    assert [path for path, name in names.items() if name in SHELLS] == []
+    assert [path for path, name in names.items() if name.startswith(PACKAGE_MANAGERS)] == []
+    programs = sorted(path for path, kind in elf_files(image.tag).items() if kind == "program")
+    interpreter = re.compile(
+        rf"/opt/python/cpython-[^/]+/bin/python{image.answers['python_version']}"
+    )
+    assert [path for path in programs if interpreter.fullmatch(path)], programs
+    others = {Path(path).name for path in programs if not interpreter.fullmatch(path)}
+    assert others == {"tini", *(["uv"] if image.uv_run else [])}, programs
