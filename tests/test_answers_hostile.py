@@ -13,10 +13,19 @@ import pytest
 import yaml
 from copier.errors import CopierError
 
-from .answers import QUESTIONS
-from .conftest import INTERPRETERS, UV, Render
-from .docker_helpers import REQUIRE_DOCKER, built_image, engine_answers, inspect
-from .helpers import GATES, run, tool
+from .support import (
+    GATES,
+    INTERPRETERS,
+    QUESTIONS,
+    REQUIRE_DOCKER,
+    UV,
+    Render,
+    built_image,
+    engine_answers,
+    inspect,
+    run,
+    tool,
+)
 
 FREE_TEXT = ("project_name", "description", "author_name", "author_email")
 # Each question's limit, as its validator in copier.yml states it.

@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
-from .answers import COMBINATIONS, answers
-from .conftest import UV
-from .docker_helpers import (
+from .support import (
+    COMBINATIONS,
+    QUESTIONS,
+    UV,
+    answers,
     docker,
     free_port,
     http_get,
@@ -32,8 +34,6 @@ from .docker_helpers import (
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
 SERVICE_SETS = ((), ("postgres",), ("redis",), ("postgres", "redis"))
 DEV_FILES = ("compose.yaml", "compose.dev.yaml")
 HEALTHY = ("running", "healthy")

@@ -16,16 +16,22 @@ import pytest
 import yaml
 from copier.errors import CopierError
 
-from .answers import (
+from .support import (
     COMBINATIONS,
     DEFAULT_PYTHON,
+    INTERPRETERS,
     PYTHON_VERSIONS,
     QUESTIONS,
+    REPO_ROOT,
+    UV,
+    Render,
+    TaskEnvironment,
     answers,
+    project_files,
     python_of,
+    render_into,
+    run,
 )
-from .conftest import INTERPRETERS, REPO_ROOT, UV, Render, TaskEnvironment, render_into
-from .helpers import project_files, run
 
 COMMON_FILES = {
     ".copier-answers.yml",
@@ -213,8 +219,7 @@ def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_sour
 
 def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> None:
     project = rendered("defaults")
-    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
-    template_uv = questions["uv_version"]["default"]
+    template_uv = QUESTIONS["uv_version"]["default"]
     assert f"ghcr.io/astral-sh/uv:{template_uv}\n" in (project / "Dockerfile").read_text()
     assert f'UV_VERSION: "{template_uv}"' in (project / ".github/workflows/ci.yml").read_text()
 

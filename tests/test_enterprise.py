@@ -25,18 +25,25 @@ import pytest
 import trustme
 import yaml
 
-from .answers import DEFAULTS
-from .conftest import REPO_ROOT, UV, TaskEnvironment, render_into
-from .docker_helpers import COMPILER, docker, image_files, require_engine, unique_name
-from .helpers import (
+from .support import (
+    COMPILER,
+    DEFAULTS,
+    REPO_ROOT,
+    UV,
+    TaskEnvironment,
     Template,
     answers_of,
     commit,
+    docker,
     git,
+    image_files,
     project_files,
+    render_into,
     render_release,
+    require_engine,
     run,
     status,
+    unique_name,
     update,
 )
 

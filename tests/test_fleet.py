@@ -1,6 +1,6 @@
 """scripts/fleet.py over a fleet of twelve services rendered from older template releases.
 
-tests/fleet_builder.py releases this checkout as 1.0.0, 1.1.0 and 1.2.0 (plus a 1.3.0rc1
+tests/support/fleet.py releases this checkout as 1.0.0, 1.1.0 and 1.2.0 (plus a 1.3.0rc1
 candidate) and renders the fleet with real copier; `fleet.py update` runs each service's own
 scripts/template-update (real copier, uv and gates, no forge token). fleet.py runs on the
 oldest Python here, isolated (-I): it must need nothing but the standard library.
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import INTERPRETERS, REPO_ROOT, UV
-from .fleet_builder import (
+from .support import INTERPRETERS, REPO_ROOT, UV, Template, commit, git, run
+from .support.fleet import (
     MEMBERS,
     NEWEST,
     PYTHON,
@@ -27,7 +27,6 @@ from .fleet_builder import (
     release_template,
     update_environment,
 )
-from .helpers import Template, commit, git, run
 
 # One worker builds the fleet once (pytest runs with --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("fleet")

@@ -11,10 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from .answers import COMBINATIONS, PYTHON_VERSIONS, QUESTIONS, python_of
-from .conftest import INTERPRETERS, UV, Render
-from .docker_helpers import require_engine, run_in_python_image
-from .helpers import GATES, run
+from .support import (
+    COMBINATIONS,
+    GATES,
+    INTERPRETERS,
+    PYTHON_VERSIONS,
+    QUESTIONS,
+    UV,
+    Render,
+    newest_local_python,
+    python_of,
+    require_engine,
+    run,
+    run_in_python_image,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +47,10 @@ def test_rendered_project_passes_its_own_gates(rendered: Callable[[str], Path], 
 
 
 def test_names_at_the_maximum_length_pass_the_gates(render: Render) -> None:
-    local = [version for version in PYTHON_VERSIONS if version in INTERPRETERS]
-    if not local:
-        pytest.skip("no offered Python has a local interpreter here")
+    newest = newest_local_python(PYTHON_VERSIONS)
     # Derives a project_slug and package_name of copier.yml's maximum length.
     name = "Order Fulfillment and Inventory Services"
-    project = render(project_name=name, python_version=local[-1], services=["postgres", "redis"])
+    project = render(project_name=name, python_version=newest, services=["postgres", "redis"])
     (package,) = (project / "src").iterdir()
     assert len(package.name) == QUESTIONS["name_max_length"]["default"]
     outputs = [run(UV, *gate, cwd=project).stdout for gate in GATES]

@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 import yaml
 
-from .answers import DEFAULTS, Answers
-from .conftest import UV, render_into
-from .docker_helpers import (
+from .support import (
     COMPILER,
+    DEFAULTS,
+    UV,
+    Answers,
     docker,
     http_get,
     http_request,
@@ -34,8 +35,10 @@ from .docker_helpers import (
     inspect,
     lock_in_python_image,
     published_port,
+    render_into,
     require_engine,
     running_container,
+    skip_unless_uv_can_install,
     wait_healthy,
 )
 
@@ -205,27 +208,6 @@ def add_clutter(project: Path, package: str, token: str) -> None:
 
 def exec_in(container: str, *command: str) -> str:
     return docker("exec", container, *command).stdout.strip()
-
-
-def skip_unless_uv_can_install(version: str, release: str) -> None:
-    """Skip a uv-managed build that cannot work on this engine, saying exactly why.
-
-    A real debian:*-slim lets `uv python install` download any release. This machine's
-    stand-in has no network for that, only an offline mirror of some versions.
-    """
-    base = f"debian:{release}-slim"
-    mirror = "/opt/standin-python-mirror/python-downloads.json"
-    listing = docker("run", "--rm", "--entrypoint", "cat", base, mirror, check=False)
-    if listing.returncode != 0:
-        return  # not a stand-in: uv downloads the interpreter as in production
-    offered = {
-        f"{entry['major']}.{entry['minor']}" for entry in json.loads(listing.stdout).values()
-    }
-    if version not in offered:
-        pytest.skip(
-            f"uv-managed Python {version} cannot be built here: the offline Python mirror in the "
-            f"local {base} stand-in only has {', '.join(sorted(offered))}"
-        )
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))

@@ -8,13 +8,10 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-import yaml
 
-from .answers import COMBINATIONS, answers
-from .helpers import project_files, run, tool
+from .support import COMBINATIONS, QUESTIONS, answers, project_files, run, tool
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CI_DEFAULT = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())["ci"]["default"]
+CI_DEFAULT = QUESTIONS["ci"]["default"]
 BY_CI = {
     ci: [name for name in COMBINATIONS if answers(name).get("ci", CI_DEFAULT) == ci]
     for ci in ("github", "gitlab", "none")

@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .answers import PYTHON_VERSIONS
-from .conftest import INTERPRETERS, REPO_ROOT
-from .helpers import run
+from .support import PYTHON_VERSIONS, QUESTIONS, REPO_ROOT, local_pythons, run
 
-LOCAL_PYTHON = [version for version in PYTHON_VERSIONS if version in INTERPRETERS][-1]
+LOCAL_PYTHON = local_pythons(PYTHON_VERSIONS)[-1]
 QUICK_START = re.compile(r"## Quick start\n.*?```console\n(?P<commands>.*?)```", re.DOTALL)
 
 
@@ -39,9 +37,8 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_bootstrap_pins_the_template_uv_version() -> None:
-    questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
     bootstrap = (REPO_ROOT / "scripts" / "uvw.py").read_text()
-    assert f'UV_VERSION = "{questions["uv_version"]["default"]}"' in bootstrap
+    assert f'UV_VERSION = "{QUESTIONS["uv_version"]["default"]}"' in bootstrap
 
 
 def clean_checkout(destination: Path) -> Path:

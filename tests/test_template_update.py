@@ -27,10 +27,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, UV
-from .helpers import Template, commit, edit, git, run
+from .support import COPIER, QUESTIONS, UV, Template, commit, edit, git, run
 
-COPIER = Path(sys.executable).with_name("copier")
 SCRIPT = Path("scripts") / "template-update"
 TOKEN = "test-token-123"
 GITHUB_REPOSITORY = "acme/payments"
@@ -654,6 +652,6 @@ def test_renovate_example_in_the_guide_matches_renovates_schema(
 
 
 def test_copier_version_is_the_one_the_template_is_tested_with() -> None:
-    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    config = QUESTIONS
     assert config["copier_version"]["default"] == version("copier")
     assert shutil.which("git"), "the script and these tests need git"

@@ -21,19 +21,23 @@ from typing import Any
 
 import pytest
 import yaml
-from packaging.version import InvalidVersion, Version
 
-from .conftest import REPO_ROOT, UV
-from .helpers import (
+from .support import (
     COPIER,
     GATES,
+    REPO_ROOT,
     UPDATE,
+    UV,
     Template,
     answers_of,
+    checkout_history,
     commit,
     edit,
     git,
     project_files,
+    questions,
+    release_commit,
+    release_tags,
     render_release,
     run,
     run_in_terminal,
@@ -58,54 +62,6 @@ def files_named(project: Path, pattern: str) -> list[Path]:
 def locked_versions(project: Path) -> dict[str, str]:
     lock = tomllib.loads((project / "uv.lock").read_text())
     return {package["name"]: package["version"] for package in lock["package"]}
-
-
-def checkout_history() -> bool:
-    return (REPO_ROOT / ".git").exists()
-
-
-def changelog_releases() -> list[str]:
-    """The versions CHANGELOG.md has a section for, oldest first."""
-    changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
-    found = re.findall(r"^## \[(\d[^\]]*)\]", changelog, re.MULTILINE)
-    return sorted(found, key=Version)
-
-
-def release_commit(version: str) -> str:
-    """Where `version` was released: its tag, else the commit that added its CHANGELOG heading.
-
-    Tags do not travel with every clone (a mirror, a shallow or tag-less checkout). A release
-    whose heading came with CHANGELOG.md itself predates the file: it is that commit's parent.
-    """
-    if version in git("tag", "--list", version, cwd=REPO_ROOT).split():
-        return git("rev-parse", f"{version}^{{commit}}", cwd=REPO_ROOT).strip()
-    added = git(
-        "log",
-        "--reverse",
-        "--format=%H",
-        "-S",
-        f"## [{version}]",
-        "--",
-        "CHANGELOG.md",
-        cwd=REPO_ROOT,
-    ).split()
-    assert added, f"CHANGELOG.md's history never added the {version} heading: a shallow clone?"
-    created = git("log", "--diff-filter=A", "--format=%H", "--", "CHANGELOG.md", cwd=REPO_ROOT)
-    return f"{added[0]}^" if added[0] in created.split() else added[0]
-
-
-def release_tags() -> list[str]:
-    """The template's released versions, oldest first: CHANGELOG sections and PEP 440 tags."""
-    versions = set(changelog_releases())
-    if not checkout_history():
-        return sorted(versions, key=Version)
-    for tag in git("tag", "--list", cwd=REPO_ROOT).split():
-        try:
-            Version(tag)
-        except InvalidVersion:
-            continue
-        versions.add(tag)
-    return sorted(versions, key=Version)
 
 
 def run_gates(project: Path) -> str:
@@ -480,18 +436,12 @@ def test_hook_locks_once_in_the_real_project_on_copy_and_on_update(
 # ---------------------------------------------------------------- migrations
 
 
-def first_release_ref() -> str:
-    """Where 0.1.0 was released (its tag, or recreated from CHANGELOG's history)."""
-    return release_commit("0.1.0")
-
-
 @pytest.fixture
 def across_the_guide_move(tmp_path: Path) -> tuple[Template, Path]:
     """A service rendered by 0.1.0 (real history), and this checkout released as 0.2.0."""
     if not checkout_history():
         pytest.fail("the migration tests need this checkout's git history (fetch-depth: 0)")
-    template = Template.from_checkout(tmp_path / "template", first_release_ref())
-    template.release("0.1.0")
+    template = Template.at_release(tmp_path / "template", "0.1.0")
     template.replace_with_checkout()
     template.release("0.2.0")
     project = render_release(template, tmp_path / "service", "0.1.0")
@@ -542,7 +492,7 @@ def test_update_across_0_2_0_leaves_an_edited_guide_and_says_so(
 
 
 def test_every_migration_version_is_in_the_changelog() -> None:
-    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    config = questions()
     changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
     versions = [entry["version"] for entry in config["_migrations"] if "version" in entry]
     assert versions
@@ -626,8 +576,7 @@ def previous_versions() -> list[str]:
 def test_update_path_from_a_release_to_the_candidate(version: str, tmp_path: Path) -> None:
     if not checkout_history():
         pytest.fail("the update-path test needs this checkout's git history (fetch-depth: 0)")
-    template = Template.from_checkout(tmp_path / "template", release_commit(version))
-    template.release(version)
+    template = Template.at_release(tmp_path / "template", version)
     template.replace_with_checkout()
     template.release("99.0.0")
     project = render_release(template, tmp_path / "service", version)
@@ -651,7 +600,7 @@ def test_oldest_supported_copier_shows_conflicts(released: Template, tmp_path: P
     Copier 9.15.1 and older miss a conflict whose .rej file git ignores and drop the owner's
     lines without a marker.
     """
-    minimum = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())["_min_copier_version"]
+    minimum = questions()["_min_copier_version"]
     oldest = (UV, "tool", "run", "--from", f"copier=={minimum}", "copier")
     project = tmp_path / "service"
     run(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
+from .template import questions
 
 Answers = dict[str, Any]
 
@@ -72,7 +71,7 @@ def answers(name: str) -> Answers:
     return {**DEFAULTS, **COMBINATIONS[name]}
 
 
-QUESTIONS = yaml.safe_load((Path(__file__).resolve().parent.parent / "copier.yml").read_text())
+QUESTIONS = questions()
 DEFAULT_PYTHON: str = QUESTIONS["python_version"]["default"]
 
 

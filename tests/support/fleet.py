@@ -1,6 +1,6 @@
 """A template with releases and a fleet of services rendered from them, edited by owners.
 
-Shared by tests/test_fleet.py and bench/fleet.py. The template is this checkout released as
+Shared by tests/test_fleet.py and bench/fleet_update.py. The template is this checkout released as
 1.0.0, then 1.1.0 (an image setting), then 1.2.0, the newest (a dev tool, and a stricter lint
 rule), then a pre-release 1.3.0rc1 that neither copier nor fleet.py takes for the newest.
 Twelve services start from 1.0.0, 1.1.0 or 1.2.0 with varied answers; some owners' edits
@@ -10,17 +10,17 @@ overlap the releases' changes, one owner's code breaks the stricter rule.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .conftest import UV
-from .helpers import Template, commit, edit, run
+from .commands import edit, run
+from .git import commit
+from .machine import COPIER, UV
+from .template import Template
 
-COPIER = Path(sys.executable).with_name("copier")
 NEWEST = "1.2.0"
 PRERELEASE = "1.3.0rc1"
 # Rendered services run on a Python this machine has, so the hook locks and gates run here.
