@@ -5,7 +5,7 @@ Everything else the tests share lives in tests/support.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +19,7 @@ from .support import (
     Render,
     TaskEnvironment,
     answers,
+    contents,
     render_into,
     tool_environment,
 )
@@ -53,17 +54,25 @@ def isolated_tools(
 @pytest.fixture(scope="session")
 def rendered(
     copier_template: Path, tmp_path_factory: pytest.TempPathFactory, isolated_tools: dict[str, str]
-) -> Callable[[str], Path]:
-    """Render a named combination once per session and hand out its path."""
+) -> Iterator[Callable[[str], Path]]:
+    """Render a named combination once per session and hand out its path.
+
+    The renders are shared, so they are read-only: a test that changes one (a lock, an edit)
+    works on a private_copy. At the end every render must still hold what copier wrote.
+    """
     cache: dict[str, Path] = {}
+    written: dict[str, dict[str, str]] = {}
 
     def get(name: str) -> Path:
         if name not in cache:
             destination = tmp_path_factory.mktemp("render") / name
             cache[name] = render_into(copier_template, destination, answers(name))
+            written[name] = contents(cache[name])
         return cache[name]
 
-    return get
+    yield get
+    changed = [name for name, path in cache.items() if contents(path) != written[name]]
+    assert not changed, f"tests changed shared renders (use private_copy): {changed}"
 
 
 @pytest.fixture

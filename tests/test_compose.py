@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -26,6 +25,7 @@ from .support import (
     free_port,
     http_get,
     lock_in_python_image,
+    private_copy,
     published_port,
     require_engine,
     running_container,
@@ -55,10 +55,6 @@ def first_combination(question: str, value: object) -> str:
     matches = [name for name in COMBINATIONS if answer(name, question) == value]
     assert matches, f"no named combination has {question}={value!r}"
     return matches[0]
-
-
-# A copy of a shared render for a test that changes it: without the render's venv and caches.
-IGNORED_FOR_COPY = shutil.ignore_patterns(".venv", ".*_cache")
 
 
 def first_with_services(services: tuple[str, ...]) -> str:
@@ -199,7 +195,7 @@ def test_compose_up_is_ready_with_every_chosen_service_and_down_leaves_nothing(
     rendered: Rendered, tmp_path: Path, services: tuple[str, ...]
 ) -> None:
     project = tmp_path / "service"
-    shutil.copytree(rendered(first_with_services(services)), project, ignore=IGNORED_FOR_COPY)
+    private_copy(rendered(first_with_services(services)), project)
     lock_in_python_image(project, UV)
     with compose_stack(project, "compose.yaml") as stack:
         stack.compose("up", "--build", "--wait", "--wait-timeout", "180")
@@ -225,7 +221,7 @@ def test_migrations_run_once_before_every_replica_and_are_reversible(
 ) -> None:
     name = first_with_services(("postgres",))
     project = tmp_path / "service"
-    shutil.copytree(rendered(name), project, ignore=IGNORED_FOR_COPY)
+    private_copy(rendered(name), project)
     lock_in_python_image(project, UV)
     package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
     # Three replicas cannot share one host port: this stack publishes none.
@@ -328,7 +324,7 @@ def test_dev_mode_reloads_edited_source_and_keeps_the_image_venv(
 ) -> None:
     name = first_combination("venv_path", venv_path)
     project = tmp_path / "service"
-    shutil.copytree(rendered(name), project, ignore=IGNORED_FOR_COPY)
+    private_copy(rendered(name), project)
     lock_in_python_image(project, UV)
     # A host venv beside src/ must never reach the container (where `.:/app` would put it),
     # wherever the image keeps its own.

@@ -20,6 +20,7 @@ from .support import (
     UV,
     Render,
     newest_local_python,
+    private_copy,
     python_of,
     require_engine,
     run,
@@ -64,12 +65,12 @@ def test_rendered_project_passes_its_own_gates_in_the_python_image(
     rendered: Callable[[str], Path], tmp_path: Path, name: str
 ) -> None:
     require_engine()
-    project = rendered(name)
+    project = private_copy(rendered(name), tmp_path / name)  # `uv lock` writes to it
     version = python_version_of(project)
     script = " && ".join(
         ["uv lock", *(" ".join(["uv", *gate]) for gate in GATES), f"python{version} --version"]
     )
-    cache = ("--volume", f"{tmp_path}:/uv-cache", "--env", "UV_CACHE_DIR=/uv-cache")
+    cache = ("--volume", f"{tmp_path / 'uv-cache'}:/uv-cache", "--env", "UV_CACHE_DIR=/uv-cache")
     result = run_in_python_image(
         project, UV, "sh", "-c", script, options=(*cache, "--env", "UV_LINK_MODE=copy")
     )

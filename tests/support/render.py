@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +56,20 @@ def project_files(project: Path) -> set[str]:
         for path in project.rglob("*")
         if path.is_file() and not skipped.intersection(path.relative_to(project).parts)
     }
+
+
+def contents(project: Path) -> dict[str, str]:
+    """Each file of a rendered project (as project_files lists them) and its content's hash."""
+    return {
+        relative: hashlib.sha256((project / relative).read_bytes()).hexdigest()
+        for relative in sorted(project_files(project))
+    }
+
+
+def private_copy(project: Path, destination: Path) -> Path:
+    """A copy of a shared render for a test that changes it: without its venv and caches."""
+    shutil.copytree(project, destination, ignore=shutil.ignore_patterns(".venv", ".*_cache"))
+    return destination
 
 
 def answers_of(project: Path) -> dict[str, Any]:
