@@ -90,6 +90,22 @@ def render(copier_template: Path, tmp_path: Path) -> Render:
     return do
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that share a module-scoped, parametrized fixture run on one xdist worker.
+
+    Otherwise each worker that runs one of them sets the fixture up again: test_image's
+    `image` would build a variant's image once per worker instead of once per run.
+    """
+    for item in items:
+        if not isinstance(item, pytest.Function) or not hasattr(item, "callspec"):
+            continue
+        for name, definitions in item._fixtureinfo.name2fixturedefs.items():
+            if name in item.callspec.params and definitions[-1].scope == "module":
+                param = item.callspec.params[name]
+                item.add_marker(pytest.mark.xdist_group(f"{name}[{param}]"))
+
+
 def pytest_report_header() -> list[str]:
     return [
         f"uv: {UV}",

@@ -55,3 +55,32 @@ def test_releases_are_found_again_in_a_clone_without_tags(tmp_path: Path) -> Non
             assert git("rev-parse", f"{created.split()[-1]}^", cwd=clone).strip() == found
         if version in git("tag", "--list", cwd=REPO_ROOT).split():
             assert found == release_commit(version), f"{version}: not where its tag is"
+
+
+GROUPS = """
+import sys
+import pytest
+
+class Groups:
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            marks = [mark.args[0] for mark in item.iter_markers("xdist_group")]
+            print("GROUP", item.nodeid, *marks)
+
+sys.exit(pytest.main(["--collect-only", "-q", "-n", "0", "tests/test_image.py"], [Groups()]))
+"""
+
+
+def test_each_image_variant_is_built_on_one_worker() -> None:
+    """The module-scoped `image` fixture builds once per variant, not once per xdist worker."""
+    shown = subprocess.run(
+        [sys.executable, "-c", GROUPS], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    groups: dict[str, set[str]] = {}
+    for line in shown.splitlines():
+        if line.startswith("GROUP "):
+            nodeid, *marks = line.split()[1:]
+            variant = nodeid[nodeid.index("[") + 1 : -1]
+            groups.setdefault(variant, set()).update(marks)
+    assert len(groups) > 3, shown
+    assert groups == {variant: {f"image[{variant}]"} for variant in groups}
