@@ -24,6 +24,7 @@ from .support import (
     docker,
     free_port,
     http_get,
+    inspect,
     lock_in_python_image,
     private_copy,
     published_port,
@@ -185,6 +186,13 @@ def test_compose_config_is_valid_and_wires_chosen_services(rendered: Rendered, n
             assert config["services"]["migrate"]["image"] == app["image"], "the app's image"
         assert [port["host_ip"] for port in app["ports"]] == ["127.0.0.1"], "loopback only"
         assert app["ports"][0]["published"] == str(stack.port), "APP_PORT picks the host port"
+        # The hardening the image is tested under, for every container of the app's image.
+        for service in ("app", *migrate):
+            hardened = config["services"][service]
+            assert hardened["read_only"] is True, service
+            assert hardened["cap_drop"] == ["ALL"], service
+            assert hardened["security_opt"] == ["no-new-privileges:true"], service
+            assert list(hardened["tmpfs"]) == ["/tmp"], service
 
 
 # ---------------------------------------------------------------- up, ready, down
@@ -203,6 +211,12 @@ def test_compose_up_is_ready_with_every_chosen_service_and_down_leaves_nothing(
         status, body = http_get(stack.port, "/ready")
         assert status == 200, body
         assert json.loads(body) == {"status": "ok", "checks": dict.fromkeys(services, "ok")}
+        # Healthy under compose's hardening keys, as the engine applied them.
+        host = inspect(stack.compose("ps", "--quiet", "app").stdout.strip())["HostConfig"]
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert host["SecurityOpt"] == ["no-new-privileges:true"]
+        assert list(host["Tmpfs"]) == ["/tmp"]
 
         held = leftovers(stack.name)
         # The app, each backing service, and the exited migrate container with PostgreSQL.

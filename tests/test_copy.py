@@ -125,7 +125,10 @@ def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], 
         )
     metrics = {name.format(package=data["package_name"]) for name in METRICS_FILES}
     package |= metrics if data["metrics"] else set()
-    expected = COMMON_FILES | lock | package | deploy | CI_FILES[data["ci"]]
+    publish = set()
+    if data["ci"] == "github" and data.get("publish_image"):
+        publish = {".github/workflows/publish.yml"}
+    expected = COMMON_FILES | lock | package | deploy | CI_FILES[data["ci"]] | publish
     assert project_files(project) == expected
 
 
@@ -186,6 +189,40 @@ def test_answers_drive_versions_and_names(rendered: Callable[[str], Path]) -> No
     dockerfile = (project / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE=python:3.12-slim-bookworm\n" in dockerfile
     assert "UV_PROJECT_ENVIRONMENT=/app/.venv" in dockerfile
+
+
+# The first lines and the closing line each license's text must have, and pyproject's value.
+LICENSES = {
+    "MIT": (("MIT License", "", "Copyright (c) {author}"), "SOFTWARE.", "MIT"),
+    "Apache-2.0": (
+        ("Apache License", "Version 2.0, January 2004", "http://www.apache.org/licenses/"),
+        "Copyright {author}",
+        "Apache-2.0",
+    ),
+    "Proprietary": (
+        ("Copyright (c) {author}. All rights reserved.",),
+        "holder.",
+        "LicenseRef-Proprietary",
+    ),
+}
+
+
+@pytest.mark.parametrize("license_", QUESTIONS["license"]["choices"].values())
+def test_license_file_is_the_chosen_license_in_full(
+    rendered: Callable[[str], Path], license_: str
+) -> None:
+    name = next(name for name in COMBINATIONS if answers(name).get("license", "MIT") == license_)
+    project = rendered(name)
+    data = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    first, last, spdx = LICENSES[license_]
+    lines = [line.strip() for line in (project / "LICENSE").read_text().splitlines()]
+    author = data["author_name"]
+    assert lines[: len(first)] == [line.format(author=author) for line in first]
+    assert lines[-1] == last.format(author=author)
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["license"] == spdx
+    others = {other for other in LICENSES if other != license_}
+    text = "\n".join(lines)
+    assert not [other for other in others if LICENSES[other][0][0].format(author=author) in text]
 
 
 def test_uv_managed_python_uses_debian_slim_and_copies_the_interpreter(

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from .support import (
-    COMBINATIONS,
     GATES,
     INTERPRETERS,
     PYTHON_VERSIONS,
@@ -26,11 +25,12 @@ from .support import (
     run,
     run_in_python_image,
 )
+from .support.answers import names
 
 pytestmark = pytest.mark.slow
 
-HOST_COMBINATIONS = [name for name in COMBINATIONS if python_of(name) in INTERPRETERS]
-CONTAINER_COMBINATIONS = [name for name in COMBINATIONS if name not in HOST_COMBINATIONS]
+HOST_COMBINATIONS = [name for name in names("gates") if python_of(name) in INTERPRETERS]
+CONTAINER_COMBINATIONS = [name for name in names("gates") if name not in HOST_COMBINATIONS]
 
 
 def python_version_of(project: Path) -> str:

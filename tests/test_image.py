@@ -25,9 +25,9 @@ import yaml
 
 from .support import (
     COMPILER,
-    DEFAULTS,
     UV,
     Answers,
+    answers,
     docker,
     http_get,
     http_request,
@@ -41,64 +41,11 @@ from .support import (
     skip_unless_uv_can_install,
     wait_healthy,
 )
+from .support.answers import names
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-# Python 3.11 is paired with uv-run only: this machine's 3.11 stand-ins (python:3.11-slim-*
-# and the uv-managed mirror build) ship a stray uv, which would fail the strict no-uv check.
-VARIANTS: dict[str, Answers] = {
-    "image-opt-trixie-venv-py314": {},
-    "image-opt-trixie-venv-py313": {"python_version": "3.13"},
-    "image-app-bookworm-uvrun-py315": {
-        "python_version": "3.15",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-        "entrypoint": "uv-run",
-    },
-    "image-opt-bookworm-uvrun-py311": {
-        "python_version": "3.11",
-        "debian_release": "bookworm",
-        "entrypoint": "uv-run",
-    },
-    "image-app-trixie-uvrun-py312": {
-        "python_version": "3.12",
-        "venv_path": "/app/.venv",
-        "entrypoint": "uv-run",
-        "port": 8080,
-    },
-    "image-app-bookworm-venv-py312-unstripped": {
-        "python_version": "3.12",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-        "strip_debug_info": False,
-    },
-    "managed-opt-trixie-uvrun-py313": {
-        "python_version": "3.13",
-        "python_source": "uv-managed",
-        "entrypoint": "uv-run",
-    },
-    "managed-opt-trixie-venv-py314": {"python_source": "uv-managed"},
-    "managed-opt-bookworm-venv-py312": {
-        "python_version": "3.12",
-        "python_source": "uv-managed",
-        "debian_release": "bookworm",
-        "project_slug": "ledger",
-        "package_name": "ledger_service",
-        "port": 9000,
-    },
-    "managed-app-trixie-venv-py313": {
-        "python_version": "3.13",
-        "python_source": "uv-managed",
-        "venv_path": "/app/.venv",
-    },
-    "managed-app-bookworm-uvrun-py311": {
-        "python_version": "3.11",
-        "python_source": "uv-managed",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-        "entrypoint": "uv-run",
-    },
-}
+VARIANTS: dict[str, Answers] = {name: answers(name) for name in names("image")}
 
 HARDENED = (
     *("--read-only", "--tmpfs", "/tmp"),
@@ -221,7 +168,7 @@ def image(
     require_engine()
     name = str(request.param)
     destination = tmp_path_factory.mktemp("image") / name
-    project = render_into(copier_template, destination, {**DEFAULTS, **VARIANTS[name]})
+    project = render_into(copier_template, destination, VARIANTS[name])
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     if answers["python_source"] == "uv-managed":
         skip_unless_uv_can_install(answers["python_version"], answers["debian_release"])
@@ -296,6 +243,17 @@ def test_venv_python_resolves_after_the_multi_stage_copy(image: Image, served: s
         assert base_prefix.startswith("/opt/python/"), base_prefix
     else:
         assert not target.startswith("/opt/python/"), target
+
+
+def test_python_dash_m_package_starts_the_server_too(image: Image) -> None:
+    """`python -m <package>`, the other start path __main__ names, serves in the image."""
+    command = ("python", "-m", image.answers["package_name"])
+    publish = ("--publish", f"127.0.0.1::{image.port}")
+    with running_container(image.tag, *HARDENED, *publish, command=command) as name:
+        wait_healthy(name)
+        assert http_get(published_port(name, image.port), "/health")[0] == 200
+        started = exec_in(name, "cat", "/proc/1/cmdline").rstrip("\0").split("\0")
+    assert started[-3:] == ["python", "-m", image.answers["package_name"]], started
 
 
 def test_image_has_a_ca_trust_store_for_tls_clients(served: str) -> None:

@@ -1,7 +1,20 @@
-"""Named answer sets shared by the tests: together they cover every value of every question."""
+"""The one answer matrix: named rows of answers, each tagged with the tests that use it.
+
+Tags say what a row is for:
+- render: rendered once per session (the `rendered` fixture) and checked file by file,
+  linted, its compose config and manifests validated: COMBINATIONS
+- gates: its own gates (sync, ruff, mypy, pytest) pass, on the host or in the Python image
+- image: built and run by tests/test_image.py
+- refused: copier refuses it with the row's message, and writes nothing
+
+Together the rows reach every value of every question copier.yml asks; test_answers.py
+computes that from copier.yml and names any value no row reaches.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .template import questions
@@ -12,69 +25,250 @@ PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14", "3.15")
 
 DEFAULTS: Answers = {"project_name": "Acme Payments API"}
 
-# Pairwise-style coverage: each row changes several questions away from their defaults.
-COMBINATIONS: dict[str, Answers] = {
-    "defaults": {},
-    "py311-uv-managed-bookworm-app-venv-uv-run-all-services-gitlab": {
-        "python_version": "3.11",
-        "python_source": "uv-managed",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-        "entrypoint": "uv-run",
-        "port": 8080,
-        "services": ["postgres", "redis"],
-        "ci": "gitlab",
-        "license": "Apache-2.0",
-        "deploy": "kubernetes",
-    },
-    "py312-image-bookworm-redis-no-ci-proprietary": {
-        "python_version": "3.12",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-        "services": ["redis"],
-        "ci": "none",
-        "license": "Proprietary",
-        "project_slug": "acme-pay",
-        "package_name": "acme_pay_service",
-        "metrics": False,
-    },
-    "py313-uv-managed-trixie-uv-run-postgres-tracing": {
-        "python_version": "3.13",
-        "python_source": "uv-managed",
-        "entrypoint": "uv-run",
-        "services": ["postgres"],
-        "port": 9000,
-        "deploy": "kubernetes",
-        "tracing": True,
-    },
-    "py314-image-trixie-all-services": {
-        "python_version": "3.14",
-        "services": ["postgres", "redis"],
-    },
-    "py315-image-bookworm-app-venv-uv-run-redis-tracing": {
-        "python_version": "3.15",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-        "entrypoint": "uv-run",
-        "services": ["redis"],
-        "tracing": True,
-    },
-    "py314-uv-managed-trixie": {
-        "python_version": "3.14",
-        "python_source": "uv-managed",
-    },
-}
+# Free text at its limits: the longest allowed, non-ASCII letters, quotes and backslashes.
+LONGEST_NAME = "Zürich O'Brien Ledger & Payments Service"  # 40 characters
+LONGEST_DESCRIPTION = (
+    'Books "every" payment of the Zürich desk; C:\\ledger paths, $HOME and 100 % of its '
+    "refunds, in 1 line"
+)
+LONGEST_AUTHOR = 'Équipe "Paiements" & Ledger O\'Brien (platform, on call 24/7)'
+LONGEST_EMAIL = "payments.ledger.platform-team+on-call-rotation.eu-12@zurich-payments.example.com"
+LONGEST_SLUG = "zurich-obrien-ledger-and-payments-svc-01"
+PRIVATE_INDEX = "https://pypi.example.com/simple/"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    answers: Answers
+    tags: frozenset[str]
+    refused: str = ""  # copier's message, for a row tagged refused
+
+
+def row(name: str, tags: str, refused: str = "", **answers: Any) -> Row:
+    return Row(name, answers, frozenset(tags.split()), refused)
+
+
+ROWS = (
+    row("defaults", "render gates"),
+    row(
+        "py311-uv-managed-bookworm-app-venv-uv-run-all-services-gitlab",
+        "render gates",
+        python_version="3.11",
+        python_source="uv-managed",
+        debian_release="bookworm",
+        venv_path="/app/.venv",
+        entrypoint="uv-run",
+        port=8080,
+        services=["postgres", "redis"],
+        ci="gitlab",
+        license="Apache-2.0",
+        deploy="kubernetes",
+    ),
+    row(
+        "py312-image-bookworm-redis-no-ci-proprietary",
+        "render gates",
+        python_version="3.12",
+        debian_release="bookworm",
+        venv_path="/app/.venv",
+        services=["redis"],
+        ci="none",
+        license="Proprietary",
+        project_slug="acme-pay",
+        package_name="acme_pay_service",
+        metrics=False,
+    ),
+    row(
+        "py313-uv-managed-trixie-uv-run-postgres-tracing",
+        "render gates",
+        python_version="3.13",
+        python_source="uv-managed",
+        entrypoint="uv-run",
+        services=["postgres"],
+        port=9000,
+        deploy="kubernetes",
+        tracing=True,
+    ),
+    row(
+        "py314-image-trixie-all-services",
+        "render gates",
+        python_version="3.14",
+        services=["postgres", "redis"],
+    ),
+    row(
+        "py315-image-bookworm-app-venv-uv-run-redis-tracing",
+        "render gates",
+        python_version="3.15",
+        debian_release="bookworm",
+        venv_path="/app/.venv",
+        entrypoint="uv-run",
+        services=["redis"],
+        tracing=True,
+    ),
+    row(
+        "py314-uv-managed-trixie", "render gates", python_version="3.14", python_source="uv-managed"
+    ),
+    # Free text and the port at their limits; the gates prove the names work in code too.
+    row(
+        "py313-free-text-at-its-limits-port-65535",
+        "render gates",
+        python_version="3.13",
+        project_name=LONGEST_NAME,
+        description=LONGEST_DESCRIPTION,
+        author_name=LONGEST_AUTHOR,
+        author_email=LONGEST_EMAIL,
+        project_slug=LONGEST_SLUG,
+        package_name=LONGEST_SLUG.replace("-", "_"),
+        port=65535,
+        license="Apache-2.0",
+    ),
+    # Building in an organisation. The private index is not reachable here, so these rows use
+    # a Python the host has no interpreter of: the hook leaves the lock to the owner either way.
+    row(
+        "py314-index-ca-build-packages-publish-github",
+        "render",
+        python_version="3.14",
+        description="Books payments once, through the company's own index",
+        index_url=PRIVATE_INDEX,
+        index_name="corp-pypi",
+        ca_bundle="build",
+        build_packages="gcc libc6-dev libpq-dev",
+        runtime_packages="libpq5",
+        publish_image=True,
+        services=["postgres"],
+    ),
+    row(
+        "py315-ca-runtime-offline-publish-gitlab-kubernetes-port-1",
+        "render",
+        python_version="3.15",
+        debian_release="bookworm",
+        author_name="Payments Guild",
+        author_email="payments@corp.example",
+        index_url="http://pypi.internal:8080/simple",
+        ca_bundle="runtime",
+        build_packages="libpq-dev",
+        runtime_packages="libpq5 libxml2",
+        offline_build=True,
+        strip_debug_info=False,
+        ci="gitlab",
+        publish_image=True,
+        deploy="kubernetes",
+        port=1,
+        tracing=True,
+        metrics=False,
+    ),
+    # Images tests/test_image.py builds and runs (each once per run).
+    # copier's own defaults, the project name too.
+    row("image-opt-trixie-venv-py314", "image", project_name="My Service"),
+    row("image-opt-trixie-venv-py313", "image", python_version="3.13"),
+    row(
+        "image-app-bookworm-uvrun-py315",
+        "image",
+        python_version="3.15",
+        debian_release="bookworm",
+        venv_path="/app/.venv",
+        entrypoint="uv-run",
+    ),
+    # The 3.11 stand-ins no longer ship a stray uv: the venv entrypoint is built there too.
+    row(
+        "image-opt-bookworm-venv-py311",
+        "image",
+        python_version="3.11",
+        debian_release="bookworm",
+    ),
+    # ca_bundle=build without a bundle: the secret is optional, the image as without it.
+    row(
+        "image-app-trixie-uvrun-py312-ca-build",
+        "image",
+        python_version="3.12",
+        venv_path="/app/.venv",
+        entrypoint="uv-run",
+        port=8080,
+        ca_bundle="build",
+    ),
+    row(
+        "image-app-bookworm-venv-py312-unstripped",
+        "image",
+        python_version="3.12",
+        debian_release="bookworm",
+        venv_path="/app/.venv",
+        strip_debug_info=False,
+    ),
+    row(
+        "managed-opt-trixie-uvrun-py313",
+        "image",
+        python_version="3.13",
+        python_source="uv-managed",
+        entrypoint="uv-run",
+    ),
+    row("managed-opt-trixie-venv-py314", "image", python_source="uv-managed"),
+    row(
+        "managed-opt-bookworm-venv-py312",
+        "image",
+        python_version="3.12",
+        python_source="uv-managed",
+        debian_release="bookworm",
+        project_slug="ledger",
+        package_name="ledger_service",
+        port=9000,
+    ),
+    row(
+        "managed-app-trixie-venv-py313",
+        "image",
+        python_version="3.13",
+        python_source="uv-managed",
+        venv_path="/app/.venv",
+    ),
+    row(
+        "managed-app-bookworm-uvrun-py311",
+        "image",
+        python_version="3.11",
+        python_source="uv-managed",
+        debian_release="bookworm",
+        venv_path="/app/.venv",
+        entrypoint="uv-run",
+    ),
+    # Answers copier must refuse.
+    row(
+        "offline-build-with-uv-managed-python",
+        "refused",
+        "python_source=uv-managed downloads Python while building",
+        python_source="uv-managed",
+        offline_build=True,
+        strip_debug_info=False,
+    ),
+    row(
+        "offline-build-that-strips-debug-info",
+        "refused",
+        "strip_debug_info needs apt in the builder",
+        offline_build=True,
+        strip_debug_info=True,
+    ),
+)
+BY_NAME = {entry.name: entry for entry in ROWS}
+
+
+def rows(tag: str) -> Iterator[Row]:
+    return (entry for entry in ROWS if tag in entry.tags)
+
+
+def names(tag: str) -> list[str]:
+    """The names of the rows with this tag, in the matrix's order."""
+    return [entry.name for entry in rows(tag)]
 
 
 def answers(name: str) -> Answers:
-    """The full data for a named combination (the project name included)."""
-    return {**DEFAULTS, **COMBINATIONS[name]}
+    """The full data for a named row (the project name included)."""
+    return {**DEFAULTS, **BY_NAME[name].answers}
 
+
+# The rows every rendered-file test runs on, by name.
+COMBINATIONS: dict[str, Answers] = {name: BY_NAME[name].answers for name in names("render")}
 
 QUESTIONS = questions()
 DEFAULT_PYTHON: str = QUESTIONS["python_version"]["default"]
 
 
 def python_of(name: str) -> str:
-    """The Python version a named combination renders."""
+    """The Python version a named row renders."""
     return str(answers(name).get("python_version", DEFAULT_PYTHON))
