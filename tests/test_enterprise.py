@@ -43,6 +43,7 @@ from .support import (
     require_engine,
     run,
     status,
+    tool,
     unique_name,
     update,
 )
@@ -415,11 +416,6 @@ FEATURES: dict[str, Any] = {
 }
 # uv-managed Python cannot build offline (copier refuses it): only the image renders do.
 FEATURES_BY_SOURCE: dict[str, dict[str, Any]] = {"image": {"offline_build": True}, "uv-managed": {}}
-
-
-def tool(name: str) -> Path:
-    """A linter from the template's dev group, next to this interpreter."""
-    return Path(sys.executable).parent / name
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .support import INTERPRETERS, REPO_ROOT, UV, Template, commit, git, run
+from .support import INTERPRETERS, REPO_ROOT, UV, Template, attempt, commit, git, run
 from .support.fleet import (
     MEMBERS,
     NEWEST,
@@ -43,15 +43,7 @@ EXIT_STATUS = {"up-to-date": 0, "updated": 0, "error": 1, "conflicts": 2, "gates
 def fleet(
     *arguments: str | Path, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [OLDEST_PYTHON, "-I", FLEET, *map(str, arguments)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    return attempt(OLDEST_PYTHON, "-I", FLEET, *arguments, cwd=cwd, env=env, timeout=1800)
 
 
 def rows(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:

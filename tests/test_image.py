@@ -397,15 +397,19 @@ def test_an_unhandled_error_is_one_json_line_with_its_traceback(image: Image) ->
     assert errors[0]["exception"].startswith("Traceback")
 
 
+def stop(name: str) -> tuple[float, int, str]:
+    """`docker stop`: the seconds it took, the container's exit code and everything it wrote."""
+    started = time.monotonic()
+    docker("stop", name)
+    elapsed = time.monotonic() - started
+    output = docker("logs", name)
+    return elapsed, inspect(name)["State"]["ExitCode"], output.stdout + output.stderr
+
+
 def test_docker_stop_ends_the_server_by_sigterm_promptly(image: Image) -> None:
     with running_container(image.tag) as name:
         wait_healthy(name)
-        started = time.monotonic()
-        docker("stop", name)
-        elapsed = time.monotonic() - started
-        exit_code = inspect(name)["State"]["ExitCode"]
-        output = docker("logs", name)
-        logs = output.stdout + output.stderr
+        elapsed, exit_code, logs = stop(name)
         assert exit_code == 0, f"exit code {exit_code}\n{logs}"
         assert elapsed < STOP_SECONDS, f"docker stop took {elapsed:.1f}s: SIGKILL after a timeout?"
         assert "Finished server process" in logs, logs
@@ -427,12 +431,7 @@ def test_docker_stop_during_start_up_is_prompt_and_clean(image: Image) -> None:
         with running_container(image.tag) as name:
             time.sleep(moment)
             health = inspect(name)["State"]["Health"]["Status"]
-            started = time.monotonic()
-            docker("stop", name)
-            elapsed = time.monotonic() - started
-            exit_code = inspect(name)["State"]["ExitCode"]
-            output = docker("logs", name)
-            logs = output.stdout + output.stderr
+            elapsed, exit_code, logs = stop(name)
             assert health == "starting", f"stop at {moment}s came too late"
             assert exit_code == 0, f"stop at {moment}s: exit code {exit_code}\n{logs}"
             assert elapsed < STOP_SECONDS, f"stop at {moment}s took {elapsed:.1f}s: SIGKILL?"

@@ -11,17 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .support import (
-    INTERPRETERS,
-    PYTHON_VERSIONS,
-    QUESTIONS,
-    REPO_ROOT,
-    UV,
-    Render,
-    newest_local_python,
-    require_engine,
-    run,
-)
+from .support import PYTHON_VERSIONS, QUESTIONS, REPO_ROOT, Render, require_engine, run
+from .support.machine import INTERPRETERS, UV, newest_local_python
 
 RESERVED_LIST: list[object] = yaml.safe_load(QUESTIONS["reserved_package_names"]["default"])
 RESERVED = {name for name in RESERVED_LIST if isinstance(name, str)}

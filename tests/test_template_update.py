@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from .support import COPIER, QUESTIONS, UV, Template, commit, edit, git, run
+from .support import COPIER, QUESTIONS, UV, Template, attempt, commit, edit, git, run, set_hash_seed
 
 SCRIPT = Path("scripts") / "template-update"
 TOKEN = "test-token-123"
@@ -64,16 +63,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     template = Template.from_checkout(tmp_path_factory.mktemp("releases") / "template")
     (template.path / "CHANGELOG.md").write_text(CHANGELOG_1_0_0)
     template.release("1.0.0")
-    template.edit(
-        "template/Dockerfile.jinja",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONFAULTHANDLER=1 \\\n",
-    )
-    template.edit(
-        "template/pyproject.toml.jinja",
-        '    "pytest>=8.3",\n',
-        '    "pytest>=8.3",\n    "pytest-timeout>=2.3",\n',
-    )
+    template.set_fault_handler()
+    template.add_dev_dependency("pytest-timeout>=2.3")
     template.edit("CHANGELOG.md", "## [1.0.0]", f"{RELEASE_1_1_0}## [1.0.0]")
     template.release("1.1.0")
     return template
@@ -280,15 +271,7 @@ def template_update(project: Path, *options: str, token: str | None = TOKEN) -> 
     environment.update(COPIER=str(COPIER), UV=str(UV))
     if token:
         environment["TEMPLATE_UPDATE_TOKEN"] = token
-    result = subprocess.run(
-        [project / SCRIPT, *options],
-        cwd=project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    result = attempt(project / SCRIPT, *options, cwd=project, env=environment, timeout=900)
     return Run(result.returncode, result.stdout, result.stderr)
 
 
@@ -470,11 +453,7 @@ def conflicting(
 ) -> ConflictingUpdate:
     """A GitHub service whose owner edited the lines the release changes."""
     project = render(template, tmp_path_factory.mktemp("conflicting") / "service", "1.0.0")
-    edit(
-        project / "Dockerfile",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONHASHSEED=0 \\\n",
-    )
+    set_hash_seed(project)
     commit(project, "Owner: hash seed")
     git("push", "--quiet", "origin", "main", cwd=project)
     first = template_update(project, *github_options(forge))

@@ -41,6 +41,7 @@ from .support import (
     render_release,
     run,
     run_in_terminal,
+    set_hash_seed,
     status,
     update,
 )
@@ -115,16 +116,8 @@ def make_owner_edits(project: Path) -> None:
 
 def release_1_1_0(template: Template) -> None:
     """A typical template release: an image setting, a dev tool, a README line."""
-    template.edit(
-        "template/Dockerfile.jinja",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONFAULTHANDLER=1 \\\n",
-    )
-    template.edit(
-        "template/pyproject.toml.jinja",
-        '    "pytest>=8.3",\n',
-        '    "pytest>=8.3",\n    "pytest-timeout>=2.3",\n',
-    )
+    template.set_fault_handler()
+    template.add_dev_dependency("pytest-timeout>=2.3")
     template.edit(
         "template/README.md.jinja",
         "## Test and lint\n",
@@ -241,11 +234,7 @@ def test_updating_guide_gives_the_command_the_tests_run(rendered: Callable[[str]
 
 def test_overlapping_edits_become_visible_conflicts(released: Template, tmp_path: Path) -> None:
     project = render_release(released, tmp_path / "service", "1.0.0")
-    edit(
-        project / "Dockerfile",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONHASHSEED=0 \\\n",
-    )
+    set_hash_seed(project)
     run(UV, "add", "--dev", "--no-sync", "pytest-mock", cwd=project)
     commit(project, "Owner: hash seed, pytest-mock")
     result = update(project)
@@ -615,11 +604,7 @@ def test_oldest_supported_copier_shows_conflicts(released: Template, tmp_path: P
         cwd=tmp_path,
     )
     commit(project, "Render with the oldest supported copier")
-    edit(
-        project / "Dockerfile",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONHASHSEED=0 \\\n",
-    )
+    set_hash_seed(project)
     commit(project, "Owner: hash seed")
     # Git ignores *.rej here, as many global gitignores (and 0.1.0's .gitignore) do.
     (project / ".git" / "info" / "exclude").write_text("*.rej\n")

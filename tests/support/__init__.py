@@ -20,7 +20,7 @@ from .answers import (
     answers,
     python_of,
 )
-from .commands import edit, run, run_in_terminal
+from .commands import attempt, edit, run, run_in_terminal
 from .docker import (
     COMPILER,
     REQUIRE_DOCKER,
@@ -74,6 +74,7 @@ from .template import (
     questions,
     release_commit,
     release_tags,
+    set_hash_seed,
 )
 
 __all__ = [
@@ -99,6 +100,7 @@ __all__ = [
     "Template",
     "answers",
     "answers_of",
+    "attempt",
     "built_image",
     "changelog_releases",
     "checkout_history",
@@ -131,6 +133,7 @@ __all__ = [
     "run_in_python_image",
     "run_in_terminal",
     "running_container",
+    "set_hash_seed",
     "skip_unless_uv_can_install",
     "status",
     "tool",

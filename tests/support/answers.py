@@ -13,6 +13,7 @@ computes that from copier.yml and names any value no row reaches.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,28 @@ class Row:
 
 def row(name: str, tags: str, refused: str = "", **answers: Any) -> Row:
     return Row(name, answers, frozenset(tags.split()), refused)
+
+
+IMAGE_NAME = re.compile(
+    r"(?P<source>image|managed)-(?P<venv>opt|app)-(?P<release>trixie|bookworm)"
+    r"-(?P<entrypoint>venv|uvrun)-py3(?P<minor>\d+)(?:-[a-z0-9-]+)?"
+)
+
+
+def image_row(name: str, **answers: Any) -> Row:
+    """A row tagged image whose name spells its build: image-opt-trixie-venv-py314[-note]."""
+    spelled = IMAGE_NAME.fullmatch(name)
+    assert spelled, f"{name} does not spell an image build"
+    return row(
+        name,
+        "image",
+        python_source={"image": "image", "managed": "uv-managed"}[spelled["source"]],
+        venv_path={"opt": "/opt/venv", "app": "/app/.venv"}[spelled["venv"]],
+        debian_release=spelled["release"],
+        entrypoint={"venv": "venv", "uvrun": "uv-run"}[spelled["entrypoint"]],
+        python_version=f"3.{spelled['minor']}",
+        **answers,
+    )
 
 
 ROWS = (
@@ -157,77 +180,27 @@ ROWS = (
         tracing=True,
         metrics=False,
     ),
-    # Images tests/test_image.py builds and runs (each once per run).
+    # Images tests/test_image.py builds and runs (each once per run); the name says the
+    # python_source, venv_path, debian_release, entrypoint and python_version (image_row).
     # copier's own defaults, the project name too.
-    row("image-opt-trixie-venv-py314", "image", project_name="My Service"),
-    row("image-opt-trixie-venv-py313", "image", python_version="3.13"),
-    row(
-        "image-app-bookworm-uvrun-py315",
-        "image",
-        python_version="3.15",
-        debian_release="bookworm",
-        venv_path="/app/.venv",
-        entrypoint="uv-run",
-    ),
+    image_row("image-opt-trixie-venv-py314", project_name="My Service"),
+    image_row("image-opt-trixie-venv-py313"),
+    image_row("image-app-bookworm-uvrun-py315"),
     # The 3.11 stand-ins no longer ship a stray uv: the venv entrypoint is built there too.
-    row(
-        "image-opt-bookworm-venv-py311",
-        "image",
-        python_version="3.11",
-        debian_release="bookworm",
-    ),
+    image_row("image-opt-bookworm-venv-py311"),
     # ca_bundle=build without a bundle: the secret is optional, the image as without it.
-    row(
-        "image-app-trixie-uvrun-py312-ca-build",
-        "image",
-        python_version="3.12",
-        venv_path="/app/.venv",
-        entrypoint="uv-run",
-        port=8080,
-        ca_bundle="build",
-    ),
-    row(
-        "image-app-bookworm-venv-py312-unstripped",
-        "image",
-        python_version="3.12",
-        debian_release="bookworm",
-        venv_path="/app/.venv",
-        strip_debug_info=False,
-    ),
-    row(
-        "managed-opt-trixie-uvrun-py313",
-        "image",
-        python_version="3.13",
-        python_source="uv-managed",
-        entrypoint="uv-run",
-    ),
-    row("managed-opt-trixie-venv-py314", "image", python_source="uv-managed"),
-    row(
-        "managed-opt-bookworm-venv-py312",
-        "image",
-        python_version="3.12",
-        python_source="uv-managed",
-        debian_release="bookworm",
+    image_row("image-app-trixie-uvrun-py312-ca-build", port=8080, ca_bundle="build"),
+    image_row("image-app-bookworm-venv-py312-unstripped", strip_debug_info=False),
+    image_row("managed-opt-trixie-uvrun-py313"),
+    image_row("managed-opt-trixie-venv-py314"),
+    image_row(
+        "managed-opt-bookworm-venv-py312-ledger",
         project_slug="ledger",
         package_name="ledger_service",
         port=9000,
     ),
-    row(
-        "managed-app-trixie-venv-py313",
-        "image",
-        python_version="3.13",
-        python_source="uv-managed",
-        venv_path="/app/.venv",
-    ),
-    row(
-        "managed-app-bookworm-uvrun-py311",
-        "image",
-        python_version="3.11",
-        python_source="uv-managed",
-        debian_release="bookworm",
-        venv_path="/app/.venv",
-        entrypoint="uv-run",
-    ),
+    image_row("managed-app-trixie-venv-py313"),
+    image_row("managed-app-bookworm-uvrun-py311"),
     # Answers copier must refuse.
     row(
         "offline-build-with-uv-managed-python",

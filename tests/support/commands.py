@@ -10,19 +10,39 @@ import time
 from pathlib import Path
 
 
-def run(*command: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run a command; on failure raise with its whole output, so the test report says why."""
-    result = subprocess.run(
+def attempt(
+    *command: str | Path,
+    cwd: Path | None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command and hand back its exit code and output, whatever they are."""
+    return subprocess.run(
         [str(part) for part in command],
         cwd=cwd,
+        env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def run(*command: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure raise with its whole output, so the test report says why."""
+    return succeeded(attempt(*command, cwd=cwd, timeout=timeout), f"in {cwd}")
+
+
+def succeeded(
+    result: subprocess.CompletedProcess[str], where: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """The result of a command that must have succeeded; else its whole output, raised."""
     if result.returncode != 0:
+        command = " ".join(map(str, result.args))
         raise AssertionError(
-            f"`{' '.join(map(str, command))}` exited {result.returncode} in {cwd}\n"
+            f"`{command}` exited {result.returncode} {where}\n"
             f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
         )
     return result

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from .commands import attempt, succeeded
+
 # .ci/run sets this: there, a missing engine is a failure, not a skip.
 REQUIRE_DOCKER = os.environ.get("REQUIRE_DOCKER") == "1"
 
@@ -51,21 +53,8 @@ def docker(
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI; on failure raise with its whole output."""
-    result = subprocess.run(
-        ["docker", *arguments],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"`docker {' '.join(arguments)}` exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-        )
-    return result
+    result = attempt("docker", *arguments, cwd=cwd, timeout=timeout, stdin=stdin)
+    return succeeded(result) if check else result
 
 
 def unique_name(prefix: str) -> str:

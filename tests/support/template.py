@@ -20,6 +20,15 @@ from .git import commit, git
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATHS = ("copier.yml", "template", "hooks")
+# Where typical releases change the template, and what an owner may edit there too.
+ENV_ANCHOR = "    PYTHONDONTWRITEBYTECODE=1 \\\n"
+FAULT_HANDLER = "    PYTHONFAULTHANDLER=1 \\\n"
+DEV_ANCHOR = '    "pytest>=8.3",\n'
+
+
+def set_hash_seed(project: Path) -> None:
+    """An owner's image setting where a typical release adds PYTHONFAULTHANDLER: an overlap."""
+    edit(project / "Dockerfile", ENV_ANCHOR, ENV_ANCHOR + "    PYTHONHASHSEED=0 \\\n")
 
 
 @functools.cache
@@ -126,6 +135,16 @@ class Template:
 
     def edit(self, relative: str, old: str, new: str) -> None:
         edit(self.path / relative, old, new)
+
+    def set_fault_handler(self) -> None:
+        """An image setting, as a typical release adds one: PYTHONFAULTHANDLER."""
+        self.edit("template/Dockerfile.jinja", ENV_ANCHOR, ENV_ANCHOR + FAULT_HANDLER)
+
+    def add_dev_dependency(self, requirement: str) -> None:
+        """A dev tool, as a typical release adds one."""
+        self.edit(
+            "template/pyproject.toml.jinja", DEV_ANCHOR, f'{DEV_ANCHOR}    "{requirement}",\n'
+        )
 
     def release(self, tag: str) -> None:
         commit(self.path, f"Release {tag}")
