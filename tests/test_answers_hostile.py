@@ -15,6 +15,7 @@ from copier.errors import CopierError
 
 from .support import (
     GATES,
+    HOST_PYTHON,
     INTERPRETERS,
     QUESTIONS,
     REQUIRE_DOCKER,
@@ -233,14 +234,14 @@ def docker_labels(project: Path, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("3.13" not in INTERPRETERS, reason="the gates run on a host Python 3.13")
+@pytest.mark.skipif(HOST_PYTHON not in INTERPRETERS, reason="the gates run on the host's Python")
 @pytest.mark.parametrize("kind", HOSTILE)
 def test_hostile_free_text_renders_a_service_that_passes_its_gates_and_says_it(
     render: Render, tmp_path: Path, kind: str
 ) -> None:
     typed = HOSTILE[kind]
     slug = f"hostile-{list(HOSTILE).index(kind) + 1}"
-    project = render(**typed, project_slug=slug, python_version="3.13")
+    project = render(**typed, project_slug=slug, python_version=HOST_PYTHON)
 
     assert_says_what_was_typed(project, typed)
     run(tool("hadolint"), "--no-color", "--failure-threshold", "style", "Dockerfile", cwd=project)

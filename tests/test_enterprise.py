@@ -28,6 +28,7 @@ import yaml
 from .support import (
     COMPILER,
     DEFAULTS,
+    HOST_PYTHON,
     REPO_ROOT,
     UV,
     TaskEnvironment,
@@ -48,7 +49,7 @@ from .support import (
     update,
 )
 
-PYTHON = "3.13"  # a Python this machine has, so the hook and `uv add` lock on the host
+PYTHON = HOST_PYTHON  # the hook and `uv add` lock on the host
 INDEX_USER = "ci-bot"
 PACKAGE = "acme-greeting"
 GREETING = "hello from the internal index"

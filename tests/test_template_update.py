@@ -26,7 +26,19 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from .support import COPIER, QUESTIONS, UV, Template, attempt, commit, edit, git, run, set_hash_seed
+from .support import (
+    COPIER,
+    HOST_PYTHON,
+    QUESTIONS,
+    UV,
+    Template,
+    attempt,
+    commit,
+    edit,
+    git,
+    run,
+    set_hash_seed,
+)
 
 SCRIPT = Path("scripts") / "template-update"
 TOKEN = "test-token-123"
@@ -78,7 +90,7 @@ def test_template_fixture_changelog_grows_by_the_release(template: Template) -> 
 
 def render(template: Template, destination: Path, ref: str, *data: str) -> Path:
     """`copier copy` at a release, the owner's first commit, pushed to a bare remote."""
-    options = [f"--data={item}" for item in ("python_version=3.13", *data)]
+    options = [f"--data={item}" for item in (f"python_version={HOST_PYTHON}", *data)]
     copy = ("copy", "--trust", "--defaults", "--vcs-ref", ref, *options)
     run(COPIER, *copy, template.path, destination, cwd=destination.parent)
     commit(destination, f"Render the service from {ref}")

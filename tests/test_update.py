@@ -492,7 +492,9 @@ def test_every_migration_version_is_in_the_changelog() -> None:
 def test_every_release_tag_has_a_changelog_section() -> None:
     changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
     assert "## [Unreleased]" in changelog
-    for version in release_tags():
+    versions = release_tags()
+    assert versions[0] == "0.1.0", versions  # tagged or not, the loop starts at the first
+    for version in versions:
         assert f"## [{version}]" in changelog, f"tag {version} has no CHANGELOG section"
         # Tagged or not, every release can be found again in this checkout's history.
         assert git("cat-file", "-t", release_commit(version), cwd=REPO_ROOT).strip() == "commit"

@@ -40,6 +40,7 @@ from .git import commit, git, status
 from .http import free_port, http_get, http_request
 from .machine import (
     COPIER,
+    HOST_PYTHON,
     INTERPRETERS,
     UV,
     local_pythons,
@@ -84,6 +85,7 @@ __all__ = [
     "DEFAULTS",
     "DEFAULT_PYTHON",
     "GATES",
+    "HOST_PYTHON",
     "INTERPRETERS",
     "OWNER_PYTHON",
     "PROJECT_NAME",

@@ -18,13 +18,13 @@ from typing import Any
 
 from .commands import edit, run
 from .git import commit
-from .machine import COPIER, UV
+from .machine import COPIER, HOST_PYTHON, UV
 from .template import Template, set_hash_seed
 
 NEWEST = "1.2.0"
 PRERELEASE = "1.3.0rc1"
 # Rendered services run on a Python this machine has, so the hook locks and gates run here.
-PYTHON = "3.13"
+PYTHON = HOST_PYTHON
 
 # ---------------------------------------------------------------- the template's releases
 

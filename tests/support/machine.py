@@ -22,6 +22,9 @@ from .docker import docker, run_in_python_image
 
 UV = Path(find_uv_bin())
 COPIER = Path(sys.executable).with_name("copier")
+# A Python this machine has: services rendered on it lock in the hook and pass their gates on
+# the host (uv may not download the default, 3.14).
+HOST_PYTHON = "3.13"
 
 
 def pyenv_interpreters() -> dict[str, Path]:

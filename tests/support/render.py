@@ -16,7 +16,7 @@ from plumbum import local
 
 from .commands import run
 from .git import commit
-from .machine import COPIER
+from .machine import COPIER, HOST_PYTHON
 from .template import Template
 
 Render = Callable[..., Path]
@@ -31,7 +31,7 @@ GATES = (
 )
 PROJECT_NAME = "Acme Payments API"
 # The owner's service runs on a Python this machine has, so the hook can lock it here.
-OWNER_PYTHON = "3.13"
+OWNER_PYTHON = HOST_PYTHON
 UPDATE = ("update", "--trust", "--defaults")
 
 
