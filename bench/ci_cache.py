@@ -35,8 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.run import edit_source, images_named, median, render, snapshot_template, write_block
-from tests.conftest import tool_environment
-from tests.docker_helpers import bake_build_options, bake_definition
+from tests.support import bake_build_options, bake_definition, tool_environment
 
 DOCKERD = Path(os.environ.get("BENCH_DOCKERD", "/opt/docker-engine/bin/dockerd"))
 DAEMON_CONFIG = """{"features": {"containerd-snapshotter": true}, "bridge": "none",

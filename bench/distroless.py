@@ -36,8 +36,7 @@ from bench.run import (
     workspace,
     write_block,
 )
-from tests.conftest import tool_environment
-from tests.docker_helpers import elf_files
+from tests.support import elf_files, tool_environment
 
 BEGIN, END = "<!-- bench-distroless:begin -->", "<!-- bench-distroless:end -->"
 HEADING = "## Distroless runtime\n\n"

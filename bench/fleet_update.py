@@ -2,7 +2,7 @@
 
     python3 scripts/uvw.py run --locked python -m bench.fleet_update [--jobs N] [--no-write]
 
-Builds the fleet the tests use (tests/fleet_builder.py: a template released as 1.0.0, 1.1.0
+Builds the fleet the tests use (tests/support/fleet.py: a template released as 1.0.0, 1.1.0
 and 1.2.0, twelve services rendered from them with Python 3.13, owner edits, some
 overlapping the releases), then updates it twice with `fleet.py update --json`: serially
 (`--jobs 1`), then `--jobs N` at a time (default: the CPU count). Before each run every
@@ -25,8 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import tool_environment
-from tests.fleet_builder import MEMBERS, NEWEST, build_fleet, release_template, update_environment
+from tests.support import tool_environment
+from tests.support.fleet import (
+    MEMBERS,
+    NEWEST,
+    build_fleet,
+    release_template,
+    update_environment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FLEET = ROOT / "scripts" / "fleet.py"

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.conftest import tool_environment
-from tests.docker_helpers import docker as docker_run
+from tests.support import docker as docker_run
+from tests.support import free_port, tool_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -182,13 +182,6 @@ class Engine:
             self.remove_container(name)
         for image in [variant.tag for variant in variants] + sorted(self.images):
             subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def health_status(port: int) -> int | None:

@@ -32,7 +32,6 @@ from bench.run import (
     Engine,
     Variant,
     docker,
-    free_port,
     health_status,
     idle_memory,
     image_size,
@@ -44,7 +43,7 @@ from bench.run import (
     write_block,
     wrk,
 )
-from tests.conftest import tool_environment
+from tests.support import free_port, tool_environment
 
 BEGIN, END = "<!-- wrk:begin -->", "<!-- wrk:end -->"
 CONNECTIONS = 64

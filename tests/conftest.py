@@ -1,78 +1,28 @@
-"""Fixtures shared by every test: an isolated tool environment and session-cached renders."""
+"""Fixtures shared by every test: an isolated tool environment and session-cached renders.
+
+Everything else the tests share lives in tests/support.
+"""
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from copier import run_copy
 from plumbum import local
-from uv import find_uv_bin
 
-from .answers import PYTHON_VERSIONS, answers
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-UV = Path(find_uv_bin())
-
-
-def pyenv_interpreters() -> dict[str, Path]:
-    """The newest CPython X.Y.Z build under $(pyenv root)/versions, by X.Y."""
-    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    found: dict[str, tuple[tuple[int, ...], Path]] = {}
-    for build in versions.glob("3.*"):
-        if not re.fullmatch(r"3\.\d+\.\d+", build.name) or not (build / "bin/python3").exists():
-            continue
-        key = tuple(int(part) for part in build.name.split("."))
-        minor = build.name.rsplit(".", 1)[0]
-        if minor not in found or key > found[minor][0]:
-            found[minor] = (key, build / "bin" / "python3")
-    return {minor: path for minor, (_, path) in found.items()}
-
-
-INTERPRETERS = pyenv_interpreters()
-
-
-def tool_environment(settings: Path) -> dict[str, str]:
-    """What the render hook and the rendered project's gates see.
-
-    uv and the pyenv interpreters are put first on PATH, pyenv's shims are dropped (they
-    obey the rendered project's .python-version), and uv may never download a Python.
-    """
-    kept = [
-        entry
-        for entry in os.environ.get("PATH", "").split(os.pathsep)
-        if entry and not entry.endswith("/shims")
-    ]
-    front = [str(UV.parent)] + [str(path.parent) for path in INTERPRETERS.values()]
-    return {
-        "PATH": os.pathsep.join(dict.fromkeys(front + kept)),
-        "UV_PYTHON_DOWNLOADS": "never",
-        "COPIER_SETTINGS_PATH": str(settings),
-        "VIRTUAL_ENV": "",
-    }
-
-
-class TaskEnvironment:
-    """Set or drop variables for copier tasks: os.environ and plumbum's snapshot alike."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self._monkeypatch = monkeypatch
-        self._plumbum_env = cast("dict[str, str]", local.env)
-
-    def get(self, name: str) -> str:
-        return self._plumbum_env[name]
-
-    def set(self, name: str, value: str) -> None:
-        self._monkeypatch.setenv(name, value)
-        self._monkeypatch.setitem(self._plumbum_env, name, value)
-
-    def drop(self, name: str) -> None:
-        self._monkeypatch.delenv(name, raising=False)
-        self._monkeypatch.delitem(self._plumbum_env, name, raising=False)
+from .support import (
+    INTERPRETERS,
+    PYTHON_VERSIONS,
+    UV,
+    Render,
+    TaskEnvironment,
+    answers,
+    contents,
+    render_into,
+    tool_environment,
+)
 
 
 @pytest.fixture
@@ -101,36 +51,28 @@ def isolated_tools(
     return environment
 
 
-Render = Callable[..., Path]
-
-
-def render_into(template: Path, destination: Path, data: dict[str, Any]) -> Path:
-    """`copier copy` with the given answers and defaults for the rest."""
-    run_copy(
-        str(template),
-        destination,
-        data=data,
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-    )
-    return destination
-
-
 @pytest.fixture(scope="session")
 def rendered(
     copier_template: Path, tmp_path_factory: pytest.TempPathFactory, isolated_tools: dict[str, str]
-) -> Callable[[str], Path]:
-    """Render a named combination once per session and hand out its path."""
+) -> Iterator[Callable[[str], Path]]:
+    """Render a named combination once per session and hand out its path.
+
+    The renders are shared, so they are read-only: a test that changes one (a lock, an edit)
+    works on a private_copy. At the end every render must still hold what copier wrote.
+    """
     cache: dict[str, Path] = {}
+    written: dict[str, dict[str, str]] = {}
 
     def get(name: str) -> Path:
         if name not in cache:
             destination = tmp_path_factory.mktemp("render") / name
             cache[name] = render_into(copier_template, destination, answers(name))
+            written[name] = contents(cache[name])
         return cache[name]
 
-    return get
+    yield get
+    changed = [name for name, path in cache.items() if contents(path) != written[name]]
+    assert not changed, f"tests changed shared renders (use private_copy): {changed}"
 
 
 @pytest.fixture
@@ -146,6 +88,22 @@ def render(copier_template: Path, tmp_path: Path) -> Render:
         )
 
     return do
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that share a module-scoped, parametrized fixture run on one xdist worker.
+
+    Otherwise each worker that runs one of them sets the fixture up again: test_image's
+    `image` would build a variant's image once per worker instead of once per run.
+    """
+    for item in items:
+        if not isinstance(item, pytest.Function) or not hasattr(item, "callspec"):
+            continue
+        for name, definitions in item._fixtureinfo.name2fixturedefs.items():
+            if name in item.callspec.params and definitions[-1].scope == "module":
+                param = item.callspec.params[name]
+                item.add_marker(pytest.mark.xdist_group(f"{name}[{param}]"))
 
 
 def pytest_report_header() -> list[str]:

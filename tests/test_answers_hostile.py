@@ -13,10 +13,20 @@ import pytest
 import yaml
 from copier.errors import CopierError
 
-from .answers import QUESTIONS
-from .conftest import INTERPRETERS, UV, Render
-from .docker_helpers import REQUIRE_DOCKER, built_image, engine_answers, inspect
-from .helpers import GATES, run, tool
+from .support import (
+    GATES,
+    HOST_PYTHON,
+    INTERPRETERS,
+    QUESTIONS,
+    REQUIRE_DOCKER,
+    UV,
+    Render,
+    built_image,
+    engine_answers,
+    inspect,
+    run,
+    tool,
+)
 
 FREE_TEXT = ("project_name", "description", "author_name", "author_email")
 # Each question's limit, as its help states it (the tests below hold the validator to it).
@@ -221,14 +231,14 @@ def docker_labels(project: Path, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("3.13" not in INTERPRETERS, reason="the gates run on a host Python 3.13")
+@pytest.mark.skipif(HOST_PYTHON not in INTERPRETERS, reason="the gates run on the host's Python")
 @pytest.mark.parametrize("kind", HOSTILE)
 def test_hostile_free_text_renders_a_service_that_passes_its_gates_and_says_it(
     render: Render, tmp_path: Path, kind: str
 ) -> None:
     typed = HOSTILE[kind]
     slug = f"hostile-{list(HOSTILE).index(kind) + 1}"
-    project = render(**typed, project_slug=slug, python_version="3.13")
+    project = render(**typed, project_slug=slug, python_version=HOST_PYTHON)
 
     assert_says_what_was_typed(project, typed)
     run(tool("hadolint"), "--no-color", "--failure-threshold", "style", "Dockerfile", cwd=project)

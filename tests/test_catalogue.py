@@ -8,8 +8,7 @@ from pathlib import Path
 import yaml
 from copier import run_copy
 
-from .answers import answers
-from .helpers import Template, run, tool
+from .support import Template, answers, run, tool
 
 # A service the template does not offer, written as the catalogue's header describes an entry.
 RABBITMQ = '''

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from .answers import COMBINATIONS, answers
-from .docker_helpers import (
+from .support import (
+    COMBINATIONS,
+    answers,
     bake_action_command,
     bake_definition,
     docker,
@@ -27,7 +28,8 @@ from .docker_helpers import (
 
 Rendered = Callable[[str], Path]
 
-GITHUB = "py313-uv-managed-trixie-uv-run-postgres-tracing"  # GitHub CI, postgres, lockable here
+# GitHub CI, postgres, a distroless runtime, lockable here.
+GITHUB = "py313-uv-managed-distroless-trixie-uv-run-postgres-tracing"
 GITLAB = "py311-uv-managed-bookworm-app-venv-uv-run-all-services-gitlab"
 SHA_PINNED = re.compile(r"[\w-]+/[\w-]+@[0-9a-f]{40}")
 WEEKLY = re.compile(r"\d+ \d+ \* \* [0-6]")

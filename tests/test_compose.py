@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -17,13 +16,17 @@ from typing import Any
 import pytest
 import yaml
 
-from .answers import COMBINATIONS, QUESTIONS, answers
-from .conftest import UV
-from .docker_helpers import (
+from .support import (
+    COMBINATIONS,
+    QUESTIONS,
+    UV,
+    answers,
     docker,
     free_port,
     http_get,
+    inspect,
     lock_in_python_image,
+    private_copy,
     published_port,
     require_engine,
     running_container,
@@ -32,7 +35,6 @@ from .docker_helpers import (
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_SETS = ((), ("postgres",), ("redis",), ("postgres", "redis"))
 DEV_FILES = ("compose.yaml", "compose.dev.yaml")
 HEALTHY = ("running", "healthy")
@@ -54,10 +56,6 @@ def first_combination(question: str, value: object) -> str:
     matches = [name for name in COMBINATIONS if answer(name, question) == value]
     assert matches, f"no named combination has {question}={value!r}"
     return matches[0]
-
-
-# A copy of a shared render for a test that changes it: without the render's venv and caches.
-IGNORED_FOR_COPY = shutil.ignore_patterns(".venv", ".*_cache")
 
 
 def first_with_services(services: tuple[str, ...]) -> str:
@@ -188,6 +186,13 @@ def test_compose_config_is_valid_and_wires_chosen_services(rendered: Rendered, n
             assert config["services"]["migrate"]["image"] == app["image"], "the app's image"
         assert [port["host_ip"] for port in app["ports"]] == ["127.0.0.1"], "loopback only"
         assert app["ports"][0]["published"] == str(stack.port), "APP_PORT picks the host port"
+        # The hardening the image is tested under, for every container of the app's image.
+        for service in ("app", *migrate):
+            hardened = config["services"][service]
+            assert hardened["read_only"] is True, service
+            assert hardened["cap_drop"] == ["ALL"], service
+            assert hardened["security_opt"] == ["no-new-privileges:true"], service
+            assert list(hardened["tmpfs"]) == ["/tmp"], service
 
 
 # ---------------------------------------------------------------- up, ready, down
@@ -198,7 +203,7 @@ def test_compose_up_is_ready_with_every_chosen_service_and_down_leaves_nothing(
     rendered: Rendered, tmp_path: Path, services: tuple[str, ...]
 ) -> None:
     project = tmp_path / "service"
-    shutil.copytree(rendered(first_with_services(services)), project, ignore=IGNORED_FOR_COPY)
+    private_copy(rendered(first_with_services(services)), project)
     lock_in_python_image(project, UV)
     with compose_stack(project, "compose.yaml") as stack:
         stack.compose("up", "--build", "--wait", "--wait-timeout", "180")
@@ -206,6 +211,12 @@ def test_compose_up_is_ready_with_every_chosen_service_and_down_leaves_nothing(
         status, body = http_get(stack.port, "/ready")
         assert status == 200, body
         assert json.loads(body) == {"status": "ok", "checks": dict.fromkeys(services, "ok")}
+        # Healthy under compose's hardening keys, as the engine applied them.
+        host = inspect(stack.compose("ps", "--quiet", "app").stdout.strip())["HostConfig"]
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert host["SecurityOpt"] == ["no-new-privileges:true"]
+        assert list(host["Tmpfs"]) == ["/tmp"]
 
         held = leftovers(stack.name)
         # The app, each backing service, and the exited migrate container with PostgreSQL.
@@ -224,7 +235,7 @@ def test_migrations_run_once_before_every_replica_and_are_reversible(
 ) -> None:
     name = first_with_services(("postgres",))
     project = tmp_path / "service"
-    shutil.copytree(rendered(name), project, ignore=IGNORED_FOR_COPY)
+    private_copy(rendered(name), project)
     lock_in_python_image(project, UV)
     package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
     # Three replicas cannot share one host port: this stack publishes none.
@@ -327,7 +338,7 @@ def test_dev_mode_reloads_edited_source_and_keeps_the_image_venv(
 ) -> None:
     name = first_combination("venv_path", venv_path)
     project = tmp_path / "service"
-    shutil.copytree(rendered(name), project, ignore=IGNORED_FOR_COPY)
+    private_copy(rendered(name), project)
     lock_in_python_image(project, UV)
     # A host venv beside src/ must never reach the container (where `.:/app` would put it),
     # wherever the image keeps its own.

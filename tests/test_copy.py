@@ -16,16 +16,22 @@ import pytest
 import yaml
 from copier.errors import CopierError
 
-from .answers import (
+from .support import (
     COMBINATIONS,
     DEFAULT_PYTHON,
+    INTERPRETERS,
     PYTHON_VERSIONS,
     QUESTIONS,
+    REPO_ROOT,
+    UV,
+    Render,
+    TaskEnvironment,
     answers,
+    project_files,
     python_of,
+    render_into,
+    run,
 )
-from .conftest import INTERPRETERS, REPO_ROOT, UV, Render, TaskEnvironment, render_into
-from .helpers import project_files, run
 
 COMMON_FILES = {
     ".copier-answers.yml",
@@ -125,7 +131,10 @@ def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], 
         )
     metrics = {name.format(package=data["package_name"]) for name in METRICS_FILES}
     package |= metrics if data["metrics"] else set()
-    expected = COMMON_FILES | lock | package | deploy | CI_FILES[data["ci"]]
+    publish = set()
+    if data["ci"] == "github" and data.get("publish_image"):
+        publish = {".github/workflows/publish.yml"}
+    expected = COMMON_FILES | lock | package | deploy | CI_FILES[data["ci"]] | publish
     assert project_files(project) == expected
 
 
@@ -186,6 +195,40 @@ def test_answers_drive_versions_and_names(rendered: Callable[[str], Path]) -> No
     dockerfile = (project / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE=python:3.12-slim-bookworm\n" in dockerfile
     assert "UV_PROJECT_ENVIRONMENT=/app/.venv" in dockerfile
+
+
+# The first lines and the closing line each license's text must have, and pyproject's value.
+LICENSES = {
+    "MIT": (("MIT License", "", "Copyright (c) {author}"), "SOFTWARE.", "MIT"),
+    "Apache-2.0": (
+        ("Apache License", "Version 2.0, January 2004", "http://www.apache.org/licenses/"),
+        "Copyright {author}",
+        "Apache-2.0",
+    ),
+    "Proprietary": (
+        ("Copyright (c) {author}. All rights reserved.",),
+        "holder.",
+        "LicenseRef-Proprietary",
+    ),
+}
+
+
+@pytest.mark.parametrize("license_", QUESTIONS["license"]["choices"].values())
+def test_license_file_is_the_chosen_license_in_full(
+    rendered: Callable[[str], Path], license_: str
+) -> None:
+    name = next(name for name in COMBINATIONS if answers(name).get("license", "MIT") == license_)
+    project = rendered(name)
+    data = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    first, last, spdx = LICENSES[license_]
+    lines = [line.strip() for line in (project / "LICENSE").read_text().splitlines()]
+    author = data["author_name"]
+    assert lines[: len(first)] == [line.format(author=author) for line in first]
+    assert lines[-1] == last.format(author=author)
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["license"] == spdx
+    others = {other for other in LICENSES if other != license_}
+    text = "\n".join(lines)
+    assert not [other for other in others if LICENSES[other][0][0].format(author=author) in text]
 
 
 def test_uv_managed_python_uses_debian_slim_and_copies_the_interpreter(
@@ -265,8 +308,7 @@ def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_sour
 
 def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> None:
     project = rendered("defaults")
-    questions = QUESTIONS
-    template_uv = questions["uv_version"]["default"]
+    template_uv = QUESTIONS["uv_version"]["default"]
     assert f"ghcr.io/astral-sh/uv:{template_uv}\n" in (project / "Dockerfile").read_text()
     assert f'UV_VERSION: "{template_uv}"' in (project / ".github/workflows/ci.yml").read_text()
 

@@ -15,9 +15,17 @@ from typing import Any
 import pytest
 import yaml
 
-from .answers import COMBINATIONS, QUESTIONS, answers
-from .conftest import Render, render_into
-from .helpers import pinned_tools_environment, project_files, run, tool
+from .support import (
+    COMBINATIONS,
+    QUESTIONS,
+    Render,
+    answers,
+    pinned_tools_environment,
+    project_files,
+    render_into,
+    run,
+    tool,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -25,33 +25,36 @@ import pytest
 import trustme
 import yaml
 
-from .answers import DEFAULTS
-from .conftest import REPO_ROOT, UV, TaskEnvironment, render_into
-from .docker_helpers import (
+from .support import (
     COMPILER,
+    DEFAULTS,
+    HOST_PYTHON,
+    REPO_ROOT,
+    UV,
+    TaskEnvironment,
+    Template,
+    answers_of,
     bake_action_command,
     bake_build_options,
     bake_definition,
-    docker,
-    image_files,
-    require_engine,
-    step_outputs,
-    unique_name,
-    workflow_step,
-)
-from .helpers import (
-    Template,
-    answers_of,
     commit,
+    docker,
     git,
+    image_files,
     project_files,
+    render_into,
     render_release,
+    require_engine,
     run,
     status,
+    step_outputs,
+    tool,
+    unique_name,
     update,
+    workflow_step,
 )
 
-PYTHON = "3.13"  # a Python this machine has, so the hook and `uv add` lock on the host
+PYTHON = HOST_PYTHON  # the hook and `uv add` lock on the host
 INDEX_USER = "ci-bot"
 PACKAGE = "acme-greeting"
 GREETING = "hello from the internal index"
@@ -421,11 +424,6 @@ FEATURES: dict[str, Any] = {
 }
 # uv-managed Python cannot build offline (copier refuses it): only the image renders do.
 FEATURES_BY_SOURCE: dict[str, dict[str, Any]] = {"image": {"offline_build": True}, "uv-managed": {}}
-
-
-def tool(name: str) -> Path:
-    """A linter from the template's dev group, next to this interpreter."""
-    return Path(sys.executable).parent / name
 
 
 @pytest.fixture(scope="module")

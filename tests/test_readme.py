@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .answers import PYTHON_VERSIONS
-from .conftest import INTERPRETERS, REPO_ROOT
-from .helpers import copier_config, run
+from .support import PYTHON_VERSIONS, QUESTIONS, REPO_ROOT, attempt, local_pythons, run
 
-LOCAL_PYTHON = [version for version in PYTHON_VERSIONS if version in INTERPRETERS][-1]
+LOCAL_PYTHON = local_pythons(PYTHON_VERSIONS)[-1]
 QUICK_START = re.compile(r"## Quick start\n.*?```console\n(?P<commands>.*?)```", re.DOTALL)
 
 
@@ -39,9 +37,8 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_bootstrap_pins_the_template_uv_version() -> None:
-    questions = copier_config()
     bootstrap = (REPO_ROOT / "scripts" / "uvw.py").read_text()
-    assert f'UV_VERSION = "{questions["uv_version"]["default"]}"' in bootstrap
+    assert f'UV_VERSION = "{QUESTIONS["uv_version"]["default"]}"' in bootstrap
 
 
 def clean_checkout(destination: Path) -> Path:
@@ -90,17 +87,10 @@ def test_render_command_works_on_a_clean_checkout_without_uv_and_its_service_upd
     ]
     environment = {**os.environ, "PATH": os.pathsep.join(path)}
     environment.pop("UV", None)
-    result = subprocess.run(
-        # Exactly the README's line, through a shell as a person types it. A Python this
-        # machine has: here uv may not download one to lock the default (3.14).
-        ["sh", "-c", f"{render} --defaults --data python_version={LOCAL_PYTHON}"],
-        cwd=checkout,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    # Exactly the README's line, through a shell as a person types it. A Python this
+    # machine has: here uv may not download one to lock the default (3.14).
+    typed = f"{render} --defaults --data python_version={LOCAL_PYTHON}"
+    result = attempt("sh", "-c", typed, cwd=checkout, env=environment)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "installing uv" in result.stderr
     service = tmp_path / "my-service"
@@ -117,15 +107,7 @@ def test_render_command_works_on_a_clean_checkout_without_uv_and_its_service_upd
     run("git", "tag", "100.0.0", cwd=checkout)
     copier = arguments[: arguments.index("copy")]
     copier[1] = str(checkout / copier[1])
-    result = subprocess.run(
-        [*copier, *updating_guide_command(service)],
-        cwd=service,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = attempt(*copier, *updating_guide_command(service), cwd=service, env=environment)
     assert result.returncode == 0, result.stdout + result.stderr
     answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "100.0.0"

@@ -25,9 +25,8 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from jsonschema import Draft7Validator
 
-from .answers import COMBINATIONS, QUESTIONS, answers, python_of
-from .conftest import INTERPRETERS
-from .helpers import Advisory, OsvStub, normalized
+from .support import COMBINATIONS, INTERPRETERS, QUESTIONS, Advisory, OsvStub, answers, python_of
+from .support.osv import normalized
 
 Rendered = Callable[[str], Path]
 CI_DEFAULT = QUESTIONS["ci"]["default"]

@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -27,10 +26,20 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from .conftest import UV
-from .helpers import Template, commit, copier_config, edit, git, run
+from .support import (
+    COPIER,
+    HOST_PYTHON,
+    QUESTIONS,
+    UV,
+    Template,
+    attempt,
+    commit,
+    edit,
+    git,
+    run,
+    set_hash_seed,
+)
 
-COPIER = Path(sys.executable).with_name("copier")
 SCRIPT = Path("scripts") / "template-update"
 TOKEN = "test-token-123"
 GITHUB_REPOSITORY = "acme/payments"
@@ -66,16 +75,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     template = Template.from_checkout(tmp_path_factory.mktemp("releases") / "template")
     (template.path / "CHANGELOG.md").write_text(CHANGELOG_1_0_0)
     template.release("1.0.0")
-    template.edit(
-        "template/Dockerfile.jinja",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONFAULTHANDLER=1 \\\n",
-    )
-    template.edit(
-        "template/pyproject.toml.jinja",
-        '    "pytest>=8.3",\n',
-        '    "pytest>=8.3",\n    "pytest-timeout>=2.3",\n',
-    )
+    template.set_fault_handler()
+    template.add_dev_dependency("pytest-timeout>=2.3")
     template.edit("CHANGELOG.md", "## [1.0.0]", f"{RELEASE_1_1_0}## [1.0.0]")
     template.release("1.1.0")
     return template
@@ -89,7 +90,7 @@ def test_template_fixture_changelog_grows_by_the_release(template: Template) -> 
 
 def render(template: Template, destination: Path, ref: str, *data: str) -> Path:
     """`copier copy` at a release, the owner's first commit, pushed to a bare remote."""
-    options = [f"--data={item}" for item in ("python_version=3.13", *data)]
+    options = [f"--data={item}" for item in (f"python_version={HOST_PYTHON}", *data)]
     copy = ("copy", "--trust", "--defaults", "--vcs-ref", ref, *options)
     run(COPIER, *copy, template.path, destination, cwd=destination.parent)
     commit(destination, f"Render the service from {ref}")
@@ -282,15 +283,7 @@ def template_update(project: Path, *options: str, token: str | None = TOKEN) -> 
     environment.update(COPIER=str(COPIER), UV=str(UV))
     if token:
         environment["TEMPLATE_UPDATE_TOKEN"] = token
-    result = subprocess.run(
-        [project / SCRIPT, *options],
-        cwd=project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    result = attempt(project / SCRIPT, *options, cwd=project, env=environment, timeout=900)
     return Run(result.returncode, result.stdout, result.stderr)
 
 
@@ -472,11 +465,7 @@ def conflicting(
 ) -> ConflictingUpdate:
     """A GitHub service whose owner edited the lines the release changes."""
     project = render(template, tmp_path_factory.mktemp("conflicting") / "service", "1.0.0")
-    edit(
-        project / "Dockerfile",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONHASHSEED=0 \\\n",
-    )
+    set_hash_seed(project)
     commit(project, "Owner: hash seed")
     git("push", "--quiet", "origin", "main", cwd=project)
     first = template_update(project, *github_options(forge))
@@ -654,6 +643,6 @@ def test_renovate_example_in_the_guide_matches_renovates_schema(
 
 
 def test_copier_version_is_the_one_the_template_is_tested_with() -> None:
-    config = copier_config()
+    config = QUESTIONS
     assert config["copier_version"]["default"] == version("copier")
     assert shutil.which("git"), "the script and these tests need git"

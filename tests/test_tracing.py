@@ -20,10 +20,17 @@ from typing import Any
 
 import pytest
 
-from .answers import PYTHON_VERSIONS
-from .conftest import INTERPRETERS, UV, render_into
-from .docker_helpers import free_port, http_get, http_request
-from .helpers import edit, run
+from .support import (
+    PYTHON_VERSIONS,
+    UV,
+    edit,
+    free_port,
+    http_get,
+    http_request,
+    newest_local_python,
+    render_into,
+    run,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -90,13 +97,11 @@ def traced_service(
 ) -> Path:
     """A tracing=true render on the newest local Python, synced, with a route that has a
     path parameter (the health probes are not traced)."""
-    local = [version for version in PYTHON_VERSIONS if version in INTERPRETERS]
-    if not local:
-        pytest.skip("no offered Python has a local interpreter here")
+    newest = newest_local_python(PYTHON_VERSIONS)
     project = render_into(
         copier_template,
         tmp_path_factory.mktemp("tracing") / "service",
-        {"project_name": "Acme Payments API", "python_version": local[-1], "tracing": True},
+        {"project_name": "Acme Payments API", "python_version": newest, "tracing": True},
     )
     edit(project / "src" / "acme_payments_api" / "app.py", "\n    return app\n", ROUTE)
     run(UV, "sync", "--locked", cwd=project, timeout=900)

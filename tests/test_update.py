@@ -21,23 +21,27 @@ from typing import Any
 
 import pytest
 import yaml
-from packaging.version import InvalidVersion, Version
 
-from .conftest import REPO_ROOT, UV
-from .helpers import (
+from .support import (
     COPIER,
     GATES,
+    REPO_ROOT,
     UPDATE,
+    UV,
     Template,
     answers_of,
+    checkout_history,
     commit,
-    copier_config,
     edit,
     git,
     project_files,
+    questions,
+    release_commit,
+    release_tags,
     render_release,
     run,
     run_in_terminal,
+    set_hash_seed,
     status,
     update,
 )
@@ -59,54 +63,6 @@ def files_named(project: Path, pattern: str) -> list[Path]:
 def locked_versions(project: Path) -> dict[str, str]:
     lock = tomllib.loads((project / "uv.lock").read_text())
     return {package["name"]: package["version"] for package in lock["package"]}
-
-
-def checkout_history() -> bool:
-    return (REPO_ROOT / ".git").exists()
-
-
-def changelog_releases() -> list[str]:
-    """The versions CHANGELOG.md has a section for, oldest first."""
-    changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
-    found = re.findall(r"^## \[(\d[^\]]*)\]", changelog, re.MULTILINE)
-    return sorted(found, key=Version)
-
-
-def release_commit(version: str) -> str:
-    """Where `version` was released: its tag, else the commit that added its CHANGELOG heading.
-
-    Tags do not travel with every clone (a mirror, a shallow or tag-less checkout). A release
-    whose heading came with CHANGELOG.md itself predates the file: it is that commit's parent.
-    """
-    if version in git("tag", "--list", version, cwd=REPO_ROOT).split():
-        return git("rev-parse", f"{version}^{{commit}}", cwd=REPO_ROOT).strip()
-    added = git(
-        "log",
-        "--reverse",
-        "--format=%H",
-        "-S",
-        f"## [{version}]",
-        "--",
-        "CHANGELOG.md",
-        cwd=REPO_ROOT,
-    ).split()
-    assert added, f"CHANGELOG.md's history never added the {version} heading: a shallow clone?"
-    created = git("log", "--diff-filter=A", "--format=%H", "--", "CHANGELOG.md", cwd=REPO_ROOT)
-    return f"{added[0]}^" if added[0] in created.split() else added[0]
-
-
-def release_tags() -> list[str]:
-    """The template's released versions, oldest first: CHANGELOG sections and PEP 440 tags."""
-    versions = set(changelog_releases())
-    if not checkout_history():
-        return sorted(versions, key=Version)
-    for tag in git("tag", "--list", cwd=REPO_ROOT).split():
-        try:
-            Version(tag)
-        except InvalidVersion:
-            continue
-        versions.add(tag)
-    return sorted(versions, key=Version)
 
 
 def run_gates(project: Path) -> str:
@@ -164,16 +120,8 @@ def make_owner_edits(project: Path) -> None:
 
 def release_1_1_0(template: Template) -> None:
     """A typical template release: an image setting, a dev tool, a README line."""
-    template.edit(
-        "template/Dockerfile.jinja",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONFAULTHANDLER=1 \\\n",
-    )
-    template.edit(
-        "template/pyproject.toml.jinja",
-        '    "pytest>=8.3",\n',
-        '    "pytest>=8.3",\n    "pytest-timeout>=2.3",\n',
-    )
+    template.set_fault_handler()
+    template.add_dev_dependency("pytest-timeout>=2.3")
     template.edit(
         "template/README.md.jinja",
         "## Test and lint\n",
@@ -249,11 +197,11 @@ def test_update_keeps_the_owner_edits(updated: Updated) -> None:
     assert OWNER_LABEL in (project / "Dockerfile").read_text()
 
 
-def test_update_leaves_owned_files_alone(updated: Updated) -> None:
+def test_update_leaves_owned_files_alone(updated: Updated, tmp_path: Path) -> None:
     """README.md is in _skip_if_exists: the release changed it, the owner's copy stays."""
+    fresh = render_release(updated.template, tmp_path / "fresh", "1.1.0")
+    assert "pytest-timeout's limit" in (fresh / "README.md").read_text(), "1.1.0 renders it"
     assert (updated.project / "README.md").read_text() == updated.readme_before
-    template_readme = (updated.template.path / "template" / "README.md.jinja").read_text()
-    assert "pytest-timeout's limit" in template_readme
 
 
 def test_update_leaves_no_rejects_and_only_the_release_changes(updated: Updated) -> None:
@@ -291,11 +239,7 @@ def test_updating_guide_gives_the_command_the_tests_run(rendered: Callable[[str]
 
 def test_overlapping_edits_become_visible_conflicts(released: Template, tmp_path: Path) -> None:
     project = render_release(released, tmp_path / "service", "1.0.0")
-    edit(
-        project / "Dockerfile",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONHASHSEED=0 \\\n",
-    )
+    set_hash_seed(project)
     run(UV, "add", "--dev", "--no-sync", "pytest-mock", cwd=project)
     commit(project, "Owner: hash seed, pytest-mock")
     result = update(project)
@@ -489,18 +433,12 @@ def test_hook_locks_once_in_the_real_project_on_copy_and_on_update(
 # ---------------------------------------------------------------- migrations
 
 
-def first_release_ref() -> str:
-    """Where 0.1.0 was released (its tag, or recreated from CHANGELOG's history)."""
-    return release_commit("0.1.0")
-
-
 @pytest.fixture
 def across_the_guide_move(tmp_path: Path) -> tuple[Template, Path]:
     """A service rendered by 0.1.0 (real history), and this checkout released as 0.2.0."""
     if not checkout_history():
         pytest.fail("the migration tests need this checkout's git history (fetch-depth: 0)")
-    template = Template.from_checkout(tmp_path / "template", first_release_ref())
-    template.release("0.1.0")
+    template = Template.at_release(tmp_path / "template", "0.1.0")
     template.replace_with_checkout()
     template.release("0.2.0")
     project = render_release(template, tmp_path / "service", "0.1.0")
@@ -551,7 +489,7 @@ def test_update_across_0_2_0_leaves_an_edited_guide_and_says_so(
 
 
 def test_every_migration_version_is_in_the_changelog() -> None:
-    config = copier_config()
+    config = questions()
     changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
     versions = [entry["version"] for entry in config["_migrations"] if "version" in entry]
     assert versions
@@ -562,7 +500,9 @@ def test_every_migration_version_is_in_the_changelog() -> None:
 def test_every_release_tag_has_a_changelog_section() -> None:
     changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
     assert "## [Unreleased]" in changelog
-    for version in release_tags():
+    versions = release_tags()
+    assert versions[0] == "0.1.0", versions  # tagged or not, the loop starts at the first
+    for version in versions:
         assert f"## [{version}]" in changelog, f"tag {version} has no CHANGELOG section"
         # Tagged or not, every release can be found again in this checkout's history.
         assert git("cat-file", "-t", release_commit(version), cwd=REPO_ROOT).strip() == "commit"
@@ -635,8 +575,7 @@ def previous_versions() -> list[str]:
 def test_update_path_from_a_release_to_the_candidate(version: str, tmp_path: Path) -> None:
     if not checkout_history():
         pytest.fail("the update-path test needs this checkout's git history (fetch-depth: 0)")
-    template = Template.from_checkout(tmp_path / "template", release_commit(version))
-    template.release(version)
+    template = Template.at_release(tmp_path / "template", version)
     template.replace_with_checkout()
     template.release("99.0.0")
     project = render_release(template, tmp_path / "service", version)
@@ -661,7 +600,7 @@ def test_oldest_supported_copier_shows_conflicts(released: Template, tmp_path: P
     Copier 9.15.1 and older miss a conflict whose .rej file git ignores and drop the owner's
     lines without a marker.
     """
-    minimum = copier_config()["_min_copier_version"]
+    minimum = questions()["_min_copier_version"]
     oldest = (UV, "tool", "run", "--from", f"copier=={minimum}", "copier")
     project = tmp_path / "service"
     run(
@@ -676,11 +615,7 @@ def test_oldest_supported_copier_shows_conflicts(released: Template, tmp_path: P
         cwd=tmp_path,
     )
     commit(project, "Render with the oldest supported copier")
-    edit(
-        project / "Dockerfile",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n",
-        "    PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONHASHSEED=0 \\\n",
-    )
+    set_hash_seed(project)
     commit(project, "Owner: hash seed")
     # Git ignores *.rej here, as many global gitignores (and 0.1.0's .gitignore) do.
     (project / ".git" / "info" / "exclude").write_text("*.rej\n")

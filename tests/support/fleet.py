@@ -1,6 +1,6 @@
 """A template with releases and a fleet of services rendered from them, edited by owners.
 
-Shared by tests/test_fleet.py and bench/fleet.py. The template is this checkout released as
+Shared by tests/test_fleet.py and bench/fleet_update.py. The template is this checkout released as
 1.0.0, then 1.1.0 (an image setting), then 1.2.0, the newest (a dev tool, and a stricter lint
 rule), then a pre-release 1.3.0rc1 that neither copier nor fleet.py takes for the newest.
 Twelve services start from 1.0.0, 1.1.0 or 1.2.0 with varied answers; some owners' edits
@@ -10,26 +10,24 @@ overlap the releases' changes, one owner's code breaks the stricter rule.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .conftest import UV
-from .helpers import Template, commit, edit, run
+from .commands import edit, run
+from .git import commit
+from .machine import COPIER, HOST_PYTHON, UV
+from .template import Template, set_hash_seed
 
-COPIER = Path(sys.executable).with_name("copier")
 NEWEST = "1.2.0"
 PRERELEASE = "1.3.0rc1"
 # Rendered services run on a Python this machine has, so the hook locks and gates run here.
-PYTHON = "3.13"
+PYTHON = HOST_PYTHON
 
 # ---------------------------------------------------------------- the template's releases
 
-ENV_ANCHOR = "    PYTHONDONTWRITEBYTECODE=1 \\\n"
-DEV_ANCHOR = '    "pytest>=8.3",\n'
 LINT_ANCHOR = '"T20", "TID", "UP", "W",'
 
 
@@ -37,13 +35,9 @@ def release_template(path: Path) -> Template:
     """This checkout released as 1.0.0, 1.1.0 and 1.2.0, then a 1.3.0rc1 candidate."""
     template = Template.from_checkout(path)
     template.release("1.0.0")
-    template.edit(
-        "template/Dockerfile.jinja", ENV_ANCHOR, ENV_ANCHOR + "    PYTHONFAULTHANDLER=1 \\\n"
-    )
+    template.set_fault_handler()
     template.release("1.1.0")
-    template.edit(
-        "template/pyproject.toml.jinja", DEV_ANCHOR, DEV_ANCHOR + '    "pytest-timeout>=2.3",\n'
-    )
+    template.add_dev_dependency("pytest-timeout>=2.3")
     template.edit("template/pyproject.toml.jinja", LINT_ANCHOR, '"DTZ", ' + LINT_ANCHOR)
     template.release(NEWEST)
     template.edit("template/.env.example.jinja", "LOG_LEVEL=info\n", "LOG_LEVEL=info\n# rc\n")
@@ -87,11 +81,6 @@ def add_readme_note(project: Path) -> None:
     readme = project / "README.md"
     title, rest = readme.read_text().split("\n\n", 1)
     readme.write_text(f"{title}\n\nOn call: #payments-oncall.\n\n{rest}")
-
-
-def set_hash_seed(project: Path) -> None:
-    """Where 1.1.0 adds PYTHONFAULTHANDLER: an overlap."""
-    edit(project / "Dockerfile", ENV_ANCHOR, ENV_ANCHOR + "    PYTHONHASHSEED=0 \\\n")
 
 
 def add_pytest_mock(project: Path) -> None:

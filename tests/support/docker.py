@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import socket
 import subprocess
 import tarfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from .commands import attempt, succeeded
 
 # .ci/run sets this: there, a missing engine is a failure, not a skip.
 REQUIRE_DOCKER = os.environ.get("REQUIRE_DOCKER") == "1"
@@ -37,48 +35,9 @@ def engine_answers() -> bool:
         return False
 
 
-STAND_IN = "org.opencontainers.image.vendor=local-stand-in"
-APT_ADAPTED = "local-stand-in.apt-ignores-valid-until"
-ADAPT_APT = f"""
-FROM {{image}}
-RUN echo 'Acquire::Check-Valid-Until "false";' > /etc/apt/apt.conf.d/99local-stand-in
-LABEL {APT_ADAPTED}=true
-"""
-_adapted = False
-
-
-def adapt_sid_stand_ins() -> None:
-    """Let apt work in this machine's Debian-sid stand-ins; a real engine has none of them.
-
-    ../shared/docker/provision.sh builds python:3.14/3.15 stand-ins from Debian sid, whose
-    Release file the local Debian mirror serves past its Valid-Until date, so `apt-get update`
-    fails there (the real images are trixie or bookworm). The stand-in is adapted under the
-    same name, never the template. Once per engine: later calls find the label.
-    """
-    global _adapted
-    if _adapted:
-        return
-    lock = Path(os.environ.get("TMPDIR", "/tmp")) / "cus-stand-in-apt.lock"
-    with lock.open("w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # xdist workers: one adapts, the others wait
-        names = docker(
-            "image", "ls", "--filter", f"label={STAND_IN}", "--format", "{{.Repository}}:{{.Tag}}"
-        ).stdout.split()
-        for name in names:
-            if not name.startswith(("python:", "debian:")):
-                continue
-            if APT_ADAPTED in (inspect(name)["Config"].get("Labels") or {}):
-                continue
-            release = docker("run", "--rm", "--entrypoint", "cat", name, "/etc/debian_version")
-            if "sid" in release.stdout:
-                docker("build", "--tag", name, "-", stdin=ADAPT_APT.format(image=name))
-    _adapted = True
-
-
 def require_engine() -> None:
     """Skip (or, under REQUIRE_DOCKER=1, fail) when no Docker engine answers."""
     if engine_answers():
-        adapt_sid_stand_ins()
         return
     reason = "no Docker engine answers `docker info` (run ../shared/docker/provision.sh)"
     if REQUIRE_DOCKER:
@@ -94,32 +53,12 @@ def docker(
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI; on failure raise with its whole output."""
-    result = subprocess.run(
-        ["docker", *arguments],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"`docker {' '.join(arguments)}` exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-        )
-    return result
+    result = attempt("docker", *arguments, cwd=cwd, timeout=timeout, stdin=stdin)
+    return succeeded(result) if check else result
 
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -171,43 +110,6 @@ def published_port(name: str, container_port: int) -> int:
     """The host port Docker published for a container's TCP port (`-p 127.0.0.1::PORT`)."""
     binding = docker("port", name, f"{container_port}/tcp").stdout.split()[0]
     return int(binding.rsplit(":", 1)[1])
-
-
-def http_get(port: int, path: str, timeout: float = 5) -> tuple[int, str]:
-    """GET http://127.0.0.1:PORT/PATH without any proxy; (status, body), error statuses included."""
-    status, _, body = http_request(port, path, timeout=timeout)
-    return status, body
-
-
-def http_request(
-    port: int,
-    path: str,
-    *,
-    method: str = "GET",
-    headers: dict[str, str] | None = None,
-    timeout: float = 5,
-) -> tuple[int, dict[str, str], str]:
-    """Like http_get, with a method and request headers; (status, headers lowercased, body)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    url = f"http://127.0.0.1:{port}{path}"
-    request = urllib.request.Request(url, method=method, headers=headers or {})
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            answer = response.status, response.headers, response.read().decode()
-    except urllib.error.HTTPError as error:
-        answer = error.code, error.headers, error.read().decode()
-    status, received, body = answer
-    return status, {name.lower(): value for name, value in received.items()}, body
-
-
-def lock_in_python_image(project: Path, uv: Path) -> None:
-    """`uv lock` inside python:X.Y-slim-<release>, for a Python this machine has no build of.
-
-    The post-render hook cannot lock such a render here (uv may not download Pythons), as it
-    could on a machine with that Python; the official image stands in for that machine.
-    """
-    if not (project / "uv.lock").exists():
-        run_in_python_image(project, uv, "uv", "lock")
 
 
 def run_in_python_image(
@@ -318,6 +220,7 @@ def bake_build_options(target: dict[str, Any]) -> list[str]:
     for name, value in target.get("args", {}).items():
         options += ["--build-arg", f"{name}={value}"]
     return options
+
 
 # A shared library by its name (libssl.so.3, _ssl.cpython-313-x86_64-linux-gnu.so); any other
 # ELF file with an execute bit is a program.
