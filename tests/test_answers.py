@@ -20,8 +20,27 @@ ASKED = {
     for name, question in QUESTIONS.items()
     if not name.startswith("_") and isinstance(question, dict) and question.get("when") is not False
 }
-PACKAGE_LIST = "is not a Debian package name"
+PACKAGE_LIST = "debian_packages("
+# A free-text length limit, as a validator writes it: its own test or the shared one_line check.
+LIMIT = re.compile(r"length > (\d+|name_max_length)|one_line\('\w+', \w+, (\d+)\)")
 JINJA = jinja2.Environment()
+
+
+def kind(question: dict[str, Any]) -> str:
+    """The question's type: as given, or its default's (copier infers it the same way)."""
+    if "type" in question:
+        return str(question["type"])
+    default = question.get("default")
+    return {bool: "bool", int: "int"}.get(type(default), "str")
+
+
+def choice_values(choices: Any) -> list[Any]:
+    """A question's choices: a list, a mapping of labels to values, or Jinja that renders
+    `label: value` lines (services, from the backing-services catalogue)."""
+    if isinstance(choices, str):
+        catalogue = QUESTIONS["service_catalogue"]["default"]
+        choices = yaml.safe_load(JINJA.from_string(choices).render(service_catalogue=catalogue))
+    return list(choices.values() if isinstance(choices, dict) else choices)
 
 
 def expected_values(name: str, question: dict[str, Any]) -> set[Any]:
@@ -31,25 +50,27 @@ def expected_values(name: str, question: dict[str, Any]) -> set[Any]:
     choices = question.get("choices")
     validator = str(question.get("validator", ""))
     if choices is not None:
-        values = list(choices.values() if isinstance(choices, dict) else choices)
+        values = choice_values(choices)
         if question.get("multiselect"):
             subsets = (itertools.combinations(values, n) for n in range(len(values) + 1))
             return {frozenset(subset) for subset in itertools.chain.from_iterable(subsets)}
         return set(values)
-    if question["type"] == "bool":
+    if kind(question) == "bool":
         return {True, False}
-    if question["type"] == "int":
+    if kind(question) == "int":
         low, high = re.findall(rf"{name} [<>] (\d+)", validator)
         return {"default", int(low), int(high)}
     if PACKAGE_LIST in validator:
         return {"none", "one", "several"}
-    longest = "longest" if re.search(r"length > (\d+|name_max_length)", validator) else None
+    longest = "longest" if LIMIT.search(validator) else None
     return {"default", "given"} | ({longest} if longest else set())
 
 
 def limit(validator: str) -> int:
-    found = re.search(r"length > (\d+|name_max_length)", validator)
+    found = LIMIT.search(validator)
     assert found, validator
+    if found[2]:
+        return int(found[2])
     return int(found[1]) if found[1].isdigit() else int(QUESTIONS[found[1]]["default"])
 
 
@@ -59,22 +80,22 @@ def reached_value(
     """The class of the value a row answers (given, or by default in that context)."""
     default = question.get("default")
     if isinstance(default, str) and "{" in default and name not in given:
-        if question["type"] != "bool":
+        if kind(question) != "bool":
             return "default"
         return yaml.safe_load(JINJA.from_string(default).render(**context))
     value = given.get(name, default)
     if question.get("multiselect"):
         return frozenset(value or ())
-    if question.get("choices") is not None or question["type"] == "bool":
+    if question.get("choices") is not None or kind(question) == "bool":
         return value
     validator = str(question.get("validator", ""))
-    if question["type"] == "int":
+    if kind(question) == "int":
         return value if name in given and value != default else "default"
     if PACKAGE_LIST in validator:
         return {0: "none", 1: "one"}.get(len(str(value).split()), "several")
     if value == default:
         return "default"
-    if "length >" in validator and len(str(value)) == limit(validator):
+    if LIMIT.search(validator) and len(str(value)) == limit(validator):
         return "longest"
     return "given"
 
