@@ -37,6 +37,7 @@ from .support import (
     edit,
     git,
     run,
+    send_json,
     set_hash_seed,
 )
 
@@ -215,12 +216,7 @@ def serve(forge: FakeForge) -> ThreadingHTTPServer:
                 json.loads(body) if body else None,
             )
             status, payload = forge.handle(call)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, payload)
 
         def do_GET(self) -> None:
             self.answer()

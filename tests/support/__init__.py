@@ -45,7 +45,7 @@ from .docker import (
     workflow_step,
 )
 from .git import commit, git, status
-from .http import free_port, http_get, http_request
+from .http import free_port, http_get, http_request, send_json
 from .machine import (
     COPIER,
     HOST_PYTHON,
@@ -152,6 +152,7 @@ __all__ = [
     "run_in_python_image",
     "run_in_terminal",
     "running_container",
+    "send_json",
     "set_hash_seed",
     "skip_unless_uv_can_install",
     "status",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import random
 import socket
 import tempfile
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 # Held for the life of this process: a claimed port stays this worker's until it exits.
 _claims: list[IO[str]] = []
@@ -76,3 +78,13 @@ def http_request(
         answer = error.code, error.headers, error.read().decode()
     status, received, body = answer
     return status, {name.lower(): value for name, value in received.items()}, body
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+    """Answer a loopback stand-in's request with a JSON body."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from .http import send_json
+
 
 def normalized(name: str) -> str:
     """A package name as PEP 503 compares them."""
@@ -105,12 +107,7 @@ class OsvStub:
             def reply(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 status, payload = stub.answer(method, self.path, self.rfile.read(length))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, payload)
 
             def do_GET(self) -> None:
                 self.reply("GET")
