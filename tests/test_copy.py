@@ -306,6 +306,26 @@ def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_sour
     assert "apt-get" not in runtime
 
 
+# A row that strips debug info and builds offline: binutils comes from the export's apt folder.
+OFFLINE_STRIPPED = next(
+    name
+    for name in COMBINATIONS
+    if answers(name).get("offline_build") and answers(name).get("strip_debug_info")
+)
+
+
+def test_an_offline_build_strips_with_binutils_from_the_export(
+    rendered: Callable[[str], Path],
+) -> None:
+    dockerfile = (rendered(OFFLINE_STRIPPED) / "Dockerfile").read_text()
+    deps = dockerfile.split(" AS deps\n", 1)[1].split("\nFROM ", 1)[0]
+    exported = dockerfile.split(" AS apt-fill\n", 1)[1].split("--download-only", 1)[1]
+    assert "--mount=type=bind,from=uv-cache,target=/uv-cache,rw" in deps
+    assert re.search(r'apt-get install "\$@" --yes --no-install-recommends .*\bbinutils\b', deps)
+    assert "-exec strip --strip-debug {} +" in deps
+    assert re.search(r"\bbinutils\b", exported.split("&&", 1)[0])
+
+
 def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> None:
     project = rendered("defaults")
     template_uv = QUESTIONS["uv_version"]["default"]
