@@ -21,8 +21,8 @@ ASKED = {
     if not name.startswith("_") and isinstance(question, dict) and question.get("when") is not False
 }
 PACKAGE_LIST = "debian_packages("
-# A free-text length limit, as a validator writes it: its own test or the shared one_line check.
-LIMIT = re.compile(r"length > (\d+|name_max_length)|one_line\('\w+', \w+, (\d+)\)")
+# A free-text length limit, as a validator gives it to a check of includes/validators.jinja.
+LIMIT = re.compile(r"at_most=(\d+|name_max_length)\b")
 JINJA = jinja2.Environment()
 
 
@@ -69,8 +69,6 @@ def expected_values(name: str, question: dict[str, Any]) -> set[Any]:
 def limit(validator: str) -> int:
     found = LIMIT.search(validator)
     assert found, validator
-    if found[2]:
-        return int(found[2])
     return int(found[1]) if found[1].isdigit() else int(QUESTIONS[found[1]]["default"])
 
 

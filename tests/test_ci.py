@@ -18,10 +18,12 @@ import yaml
 from .support import (
     COMBINATIONS,
     answers,
+    attempt,
     bake_action_command,
     bake_definition,
     docker,
     require_engine,
+    run,
     unique_name,
     workflow_step,
 )
@@ -33,6 +35,8 @@ GITHUB = "py313-uv-managed-distroless-trixie-uv-run-postgres-tracing"
 GITLAB = "py311-uv-managed-bookworm-app-venv-uv-run-all-services-gitlab"
 SHA_PINNED = re.compile(r"[\w-]+/[\w-]+@[0-9a-f]{40}")
 WEEKLY = re.compile(r"\d+ \d+ \* \* [0-6]")
+# A cold image build on a busy machine.
+BUILD_TIMEOUT = 1800
 
 
 def slug_of(project: Path) -> str:
@@ -107,13 +111,10 @@ def test_github_builds_with_a_cache_pull_requests_cannot_poison(rendered: Render
     ]
     # As buildx resolves them for pull request 7: both scopes read, only its own written.
     overrides = options["set"].replace("${{ env.CACHE_SCOPE }}", "pr-7").splitlines()
-    printed = subprocess.run(
-        ["docker", "buildx", "bake", "--file", "docker-bake.hcl", "--print"]
-        + [word for line in overrides for word in ("--set", line)],
+    printed = run(
+        *("docker", "buildx", "bake", "--file", "docker-bake.hcl", "--print"),
+        *(word for line in overrides for word in ("--set", line)),
         cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
     )
     image = json.loads(printed.stdout)["target"]["image"]
     assert image["cache-from"] == ["type=gha,scope=main", "type=gha,scope=pr-7"]
@@ -178,13 +179,11 @@ def test_the_scan_runs_the_scanner_on_the_image_and_fails_with_it(
     stub = unique_name("cus-stub-trivy") + ":test"
     try:
         docker("build", "--tag", stub, "-", stdin=STUB_TRIVY)
-        result = subprocess.run(
-            ["scripts/scan-image", "acme:ci"],
+        result = attempt(
+            "scripts/scan-image",
+            "acme:ci",
             cwd=rendered(GITHUB),
             env={**os.environ, "TRIVY_IMAGE": stub},
-            capture_output=True,
-            text=True,
-            check=False,
         )
     finally:
         docker("image", "rm", "--force", stub, check=False)
@@ -194,9 +193,7 @@ def test_the_scan_runs_the_scanner_on_the_image_and_fails_with_it(
 
 
 def smoke_test(project: Path, tag: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["scripts/smoke-test", tag], cwd=project, capture_output=True, text=True, check=False
-    )
+    return attempt("scripts/smoke-test", tag, cwd=project)
 
 
 @pytest.mark.docker
@@ -217,13 +214,8 @@ def test_the_ci_build_command_builds_and_the_smoke_test_passes(
     assert command[:3] == ["docker", "buildx", "bake"]
     unhealthy = unique_name("cus-ci-unhealthy") + ":test"
     try:
-        built = subprocess.run(
-            command,
-            cwd=project,
-            env={**os.environ, "TAG": tag},
-            capture_output=True,
-            text=True,
-            check=False,
+        built = attempt(
+            *command, cwd=project, env={**os.environ, "TAG": tag}, timeout=BUILD_TIMEOUT
         )
         assert built.returncode == 0, built.stderr[-3000:]
         passed = smoke_test(project, tag)
@@ -262,13 +254,8 @@ def test_the_readme_build_command_builds_the_image(rendered: Rendered) -> None:
     assert build == "docker buildx bake"
     tag = unique_name("cus-readme") + ":test"
     try:
-        result = subprocess.run(
-            ["sh", "-c", build],
-            cwd=project,
-            env={**os.environ, "TAG": tag},
-            capture_output=True,
-            text=True,
-            check=False,
+        result = attempt(
+            "sh", "-c", build, cwd=project, env={**os.environ, "TAG": tag}, timeout=BUILD_TIMEOUT
         )
         assert result.returncode == 0, result.stderr[-3000:]
         config = docker("image", "inspect", "--format", "{{json .Config.Healthcheck}}", tag)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shlex
@@ -306,11 +307,73 @@ def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_sour
     assert "apt-get" not in runtime
 
 
+# A row that strips debug info and builds offline: binutils comes from the export's apt folder.
+OFFLINE_STRIPPED = next(
+    name
+    for name in COMBINATIONS
+    if answers(name).get("offline_build") and answers(name).get("strip_debug_info")
+)
+
+
+def test_an_offline_build_strips_with_binutils_from_the_export(
+    rendered: Callable[[str], Path],
+) -> None:
+    dockerfile = (rendered(OFFLINE_STRIPPED) / "Dockerfile").read_text()
+    deps = dockerfile.split(" AS deps\n", 1)[1].split("\nFROM ", 1)[0]
+    exported = dockerfile.split(" AS apt-fill\n", 1)[1].split("--download-only", 1)[1]
+    assert "--mount=type=bind,from=uv-cache,target=/uv-cache,rw" in deps
+    assert re.search(r'apt-get install "\$@" --yes --no-install-recommends .*\bbinutils\b', deps)
+    assert "-exec strip --strip-debug {} +" in deps
+    assert re.search(r"\bbinutils\b", exported.split("&&", 1)[0])
+
+
 def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> None:
     project = rendered("defaults")
     template_uv = QUESTIONS["uv_version"]["default"]
     assert f"ghcr.io/astral-sh/uv:{template_uv}\n" in (project / "Dockerfile").read_text()
     assert f'UV_VERSION: "{template_uv}"' in (project / ".github/workflows/ci.yml").read_text()
+
+
+# ---------------------------------------------------------------- the build context
+
+
+def dockerignored(relative: str, patterns: list[str]) -> bool:
+    """Whether a .dockerignore pattern leaves the path, or a folder it is in, out of the context."""
+    parts = relative.split("/")
+    paths = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    return any(
+        fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern.removeprefix("**/"))
+        for path in paths
+        for pattern in patterns
+    )
+
+
+def context_reads(dockerfile: str) -> set[str]:
+    """What the Dockerfile takes from the build context: COPY sources and bind-mount sources."""
+    copied = re.findall(r"^COPY (?!--from=)(.+) \S+$", dockerfile, re.MULTILINE)
+    sources = {word for line in copied for word in line.split() if not word.startswith("--")}
+    return sources | set(re.findall(r"--mount=type=bind,source=([^,\s]+)", dockerfile))
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_the_build_context_has_what_the_dockerfile_reads_and_no_build_tooling(
+    rendered: Callable[[str], Path], name: str
+) -> None:
+    project = rendered(name)
+    lines = (project / ".dockerignore").read_text().splitlines()
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    assert not [pattern for pattern in patterns if pattern.startswith("!")], "no exceptions"
+    reads = context_reads((project / "Dockerfile").read_text())
+    assert {"pyproject.toml", "uv.lock", ".python-version", "README.md", "src"} <= reads
+    assert not [path for path in reads if dockerignored(path, patterns)]
+    # docker buildx bake reads docker-bake.hcl from the folder, not from the context.
+    tooling = [
+        path
+        for path in project_files(project)
+        if path == "docker-bake.hcl" or path.startswith("scripts/")
+    ]
+    assert "docker-bake.hcl" in tooling
+    assert [path for path in tooling if not dockerignored(path, patterns)] == []
 
 
 # ---------------------------------------------------------------- the hook

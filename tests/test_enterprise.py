@@ -401,7 +401,6 @@ def test_an_update_turns_offline_build_off_for_a_uv_managed_service(tmp_path: Pa
         ({"index_url": "https://x.example/simple/", "index_name": "Corp_PyPI"}, "kebab-case"),
         ({"build_packages": "gcc Libpq-dev"}, '"Libpq-dev" is not a Debian package name'),
         ({"runtime_packages": "libpq5;rm"}, '"libpq5;rm" is not a Debian package name'),
-        ({"offline_build": True, "strip_debug_info": True}, "strip_debug_info needs apt"),
     ],
 )
 def test_invalid_enterprise_answers_are_refused(
@@ -829,7 +828,8 @@ def test_offline_build_from_the_exported_cache_matches_the_online_build(
 def test_offline_build_installs_the_debian_packages_from_the_export(
     copier_template: Path, tmp_path: Path
 ) -> None:
-    """build_packages and runtime_packages: apt reads the export, the build has no network."""
+    """build_packages, runtime_packages and strip_debug_info's binutils: apt reads the export,
+    the build has no network."""
     require_engine()
     project = render_service(
         copier_template,
@@ -837,6 +837,7 @@ def test_offline_build_installs_the_debian_packages_from_the_export(
         offline_build=True,
         build_packages="gcc libc6-dev libpq-dev",
         runtime_packages="libpq5",
+        strip_debug_info=True,
     )
     assert OFFLINE_EXPORT in (project / "README.md").read_text()
     run(UV, "add", "--no-sync", "psycopg2", cwd=project)  # an sdist: compiled with gcc, libpq
@@ -847,7 +848,7 @@ def test_offline_build_installs_the_debian_packages_from_the_export(
         assert exported.returncode == 0, output(exported)[-3000:]
         archives = project.parent / "uv-cache" / "apt" / "archives"
         downloaded = {deb.name.split("_")[0] for deb in archives.glob("*.deb")}
-        assert {"gcc", "libc6-dev", "libpq-dev", "libpq5"} <= downloaded, downloaded
+        assert {"gcc", "libc6-dev", "libpq-dev", "libpq5", "binutils"} <= downloaded, downloaded
 
         # No layer cache: both apt steps run, offline, from the export alone.
         built = build(project, tag, "--no-cache", *OFFLINE_BUILD.split()[2:])
@@ -855,6 +856,7 @@ def test_offline_build_installs_the_debian_packages_from_the_export(
         assert built.returncode == 0, log[-3000:]
         assert "Setting up libpq-dev" in log
         assert "Setting up libpq5" in log
+        assert "Setting up binutils" in log
         assert "Failed to fetch" not in log  # apt never tried the network
         version = python_in(tag, "import psycopg2; print(psycopg2.__libpq_version__)")
         assert int(version) >= 100000, version

@@ -27,6 +27,7 @@ import yaml
 
 from .support import (
     COMPILER,
+    QUESTIONS,
     UV,
     Answers,
     answers,
@@ -49,6 +50,15 @@ from .support.answers import names
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 VARIANTS: dict[str, Answers] = {name: answers(name) for name in names("image")}
+
+
+def applies_to(question: str, *values: Any) -> pytest.MarkDecorator:
+    """A check that only some variants can have runs on those whose answer to `question` is
+    one of `values`, and is not collected for the others: a skip means an image is missing."""
+    default = QUESTIONS[question]["default"]
+    chosen = [name for name, given in VARIANTS.items() if given.get(question, default) in values]
+    return pytest.mark.parametrize("image", chosen, indirect=True)
+
 
 HARDENED = (
     *("--read-only", "--tmpfs", "/tmp"),
@@ -352,9 +362,8 @@ def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return samples
 
 
+@applies_to("metrics", True)
 def test_metrics_sum_every_worker_under_a_read_only_root(image: Image) -> None:
-    if not image.answers["metrics"]:
-        pytest.skip("rendered without metrics")
     requests, route = 60, {("method", "GET"), ("route", "/openapi.json"), ("status", "200")}
     counter = ("http_requests_total", frozenset(route))
     count = ("http_request_duration_seconds_count", frozenset(route))
@@ -625,25 +634,24 @@ def test_healthcheck_is_exec_form_python(image: Image) -> None:
     assert not {"curl", "wget", "sh", "bash"} & {Path(part).name for part in test}, test
 
 
+# python:slim's interpreter is Debian's build, untrimmed.
+@applies_to("python_source", "uv-managed")
 def test_uv_managed_interpreter_is_trimmed(image: Image) -> None:
-    if image.answers["python_source"] != "uv-managed":
-        pytest.skip("the interpreter is python:slim's")
     assert any(path.startswith("/opt/python/") for path in image.files), "no /opt/python"
     assert [path for path in image.files if TRIMMED.fullmatch(path)] == []
 
 
+@applies_to("python_source", "uv-managed")
 def test_every_extension_module_of_the_interpreter_imports(image: Image) -> None:
-    if image.answers["python_source"] != "uv-managed":
-        pytest.skip("the interpreter is python:slim's, untrimmed")
     result = docker("run", "--rm", "--entrypoint", "python", image.tag, "-c", EXTENSIONS_PROBE)
     assert result.stdout.splitlines() == [], "extension modules lost their libraries"
 
 
+# A slim runtime keeps Debian's shell and apt.
+@applies_to("runtime_base", "distroless")
 def test_distroless_image_has_no_shell_no_package_manager_and_only_its_programs(
     image: Image,
 ) -> None:
-    if not image.distroless:
-        pytest.skip("a slim runtime keeps Debian's shell and apt")
     names = {path: Path(path).name for path in image.executables()}
     assert [path for path, name in names.items() if name in SHELLS] == []
     assert [path for path, name in names.items() if name.startswith(PACKAGE_MANAGERS)] == []

@@ -25,7 +25,16 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from jsonschema import Draft7Validator
 
-from .support import COMBINATIONS, INTERPRETERS, QUESTIONS, Advisory, OsvStub, answers, python_of
+from .support import (
+    COMBINATIONS,
+    INTERPRETERS,
+    QUESTIONS,
+    Advisory,
+    OsvStub,
+    answers,
+    attempt,
+    python_of,
+)
 from .support.osv import normalized
 
 Rendered = Callable[[str], Path]
@@ -79,21 +88,24 @@ def service(request: pytest.FixtureRequest, rendered: Rendered, tmp_path: Path) 
 
 def shell(command: str, project: Path) -> subprocess.CompletedProcess[str]:
     """Run a CI command as the runner does, with uv's cache fresh as in CI."""
-    return subprocess.run(
-        ["bash", "-e", "-c", command],
-        cwd=project,
-        env={**os.environ, "UV_CACHE_DIR": str(project.parent / "uv-cache")},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    environment = {**os.environ, "UV_CACHE_DIR": str(project.parent / "uv-cache")}
+    return attempt("bash", "-e", "-c", command, cwd=project, env=environment)
 
 
 def audited(command: str, project: Path, stub: OsvStub) -> subprocess.CompletedProcess[str]:
     """The CI's audit command, sent to the stub."""
     assert command.startswith(AUDIT), command
     return shell(command.replace(AUDIT, f"{AUDIT} --service-url {stub.url}", 1), project)
+
+
+def audit(
+    service: tuple[str, Path], *advisories: Advisory
+) -> tuple[subprocess.CompletedProcess[str], OsvStub]:
+    """The rendered CI's audit job against a stub that knows these advisories: its result, and
+    the stub (what uv asked it)."""
+    ci, project = service
+    with OsvStub(advisories) as stub:
+        return audited(ci_command(project, ci, "audit"), project, stub), stub
 
 
 def locked_packages(project: Path) -> dict[str, str]:
@@ -160,10 +172,9 @@ def test_the_audit_job_fails_the_pipeline(service: tuple[str, Path]) -> None:
 
 
 def test_audit_fails_naming_an_advisory_for_a_locked_package(service: tuple[str, Path]) -> None:
-    ci, project = service
+    _, project = service
     advisory = advisory_for(project)
-    with OsvStub((advisory,)) as stub:
-        result = audited(ci_command(project, ci, "audit"), project, stub)
+    result, stub = audit(service, advisory)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"starlette {advisory.versions[0]} has 1 known vulnerability" in result.stdout
     assert f"{advisory.id}: {advisory.summary}" in result.stdout
@@ -175,10 +186,9 @@ def test_audit_fails_naming_an_advisory_for_a_locked_package(service: tuple[str,
 def test_audit_passes_without_an_advisory_for_the_locked_versions(
     service: tuple[str, Path],
 ) -> None:
-    ci, project = service
+    _, project = service
     other_version = Advisory("GHSA-stub-0002-test", "starlette", ("0.0.1",), "An old bug")
-    with OsvStub((other_version,)) as stub:
-        result = audited(ci_command(project, ci, "audit"), project, stub)
+    result, stub = audit(service, other_version)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Found no known vulnerabilities" in result.stderr
     assert ("starlette", locked_packages(project)["starlette"]) in stub.queried
@@ -188,13 +198,12 @@ def test_audit_passes_without_an_advisory_for_the_locked_versions(
 def test_an_ignored_advisory_passes_and_its_reason_is_shown(
     service: tuple[str, Path], name: str
 ) -> None:
-    ci, project = service
+    _, project = service
     advisory = advisory_for(project)
     vulnerability = advisory.id if name == "id" else advisory.aliases[0]
     reason = "The service never parses multipart forms."
     write_ignore(project, vulnerability, reason, (TODAY + datetime.timedelta(days=30)).isoformat())
-    with OsvStub((advisory,)) as stub:
-        result = audited(ci_command(project, ci, "audit"), project, stub)
+    result, _ = audit(service, advisory)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ignoring {vulnerability} until " in result.stderr
     assert reason in result.stderr
@@ -203,13 +212,12 @@ def test_an_ignored_advisory_passes_and_its_reason_is_shown(
 
 @pytest.mark.parametrize("found", [True, False], ids=["still-found", "gone"])
 def test_an_expired_ignore_fails_the_audit(service: tuple[str, Path], found: bool) -> None:
-    ci, project = service
+    _, project = service
     advisory = advisory_for(project)
     reason = "Waiting for the upstream fix."
     yesterday = (TODAY - datetime.timedelta(days=1)).isoformat()
     write_ignore(project, advisory.id, reason, yesterday)
-    with OsvStub((advisory,) if found else ()) as stub:
-        result = audited(ci_command(project, ci, "audit"), project, stub)
+    result, stub = audit(service, *((advisory,) if found else ()))
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"the ignore of {advisory.id} expired on {yesterday} ({reason})" in result.stderr
     assert (f"{advisory.id}: {advisory.summary}" in result.stdout) is found
@@ -229,11 +237,10 @@ def test_an_expired_ignore_fails_the_audit(service: tuple[str, Path], found: boo
 def test_an_invalid_ignore_fails_before_auditing(
     service: tuple[str, Path], entry: str, message: str
 ) -> None:
-    ci, project = service
+    _, project = service
     with (project / "audit-ignores.toml").open("a") as file:
         file.write(f"\n[[ignore]]\n{entry}\n")
-    with OsvStub() as stub:
-        result = audited(ci_command(project, ci, "audit"), project, stub)
+    result, stub = audit(service)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr
     assert not stub.queried
@@ -244,12 +251,11 @@ def test_an_ignore_in_uvs_own_settings_fails_the_audit(
     service: tuple[str, Path], option: str
 ) -> None:
     # uv would apply it silently: no reason, no expiry.
-    ci, project = service
+    _, project = service
     advisory = advisory_for(project)
     with (project / "pyproject.toml").open("a") as file:
         file.write(f'\n[tool.uv.audit]\n{option} = ["{advisory.id}"]\n')
-    with OsvStub((advisory,)) as stub:
-        result = audited(ci_command(project, ci, "audit"), project, stub)
+    result, stub = audit(service, advisory)
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"pyproject.toml: {option} = ['{advisory.id}'] has no reason or expiry" in result.stderr
     assert not stub.queried

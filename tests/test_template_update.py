@@ -264,6 +264,11 @@ class Run:
         return match.group(1)
 
     @property
+    def outcome(self) -> tuple[int, str]:
+        """The exit code and the result the last line reports."""
+        return self.code, self.result
+
+    @property
     def details(self) -> dict[str, str]:
         last = self.stdout.strip().splitlines()[-1]
         return dict(pair.split("=", 1) for pair in shlex.split(last)[2:])
@@ -334,8 +339,7 @@ def test_without_a_token_it_prepares_the_branch_pushes_nothing_and_says_so(
     clean: CleanUpdate,
 ) -> None:
     run = clean.without_token
-    assert run.code == 0, run.stderr
-    assert run.result == "updated"
+    assert run.outcome == (0, "updated"), run.stderr
     assert run.details["pushed"] == "no"
     assert run.details["request"] == "none"
     assert "TEMPLATE_UPDATE_TOKEN is not set, so nothing is pushed" in run.stderr
@@ -343,8 +347,7 @@ def test_without_a_token_it_prepares_the_branch_pushes_nothing_and_says_so(
 
 def test_clean_update_commits_the_release_on_its_branch(clean: CleanUpdate) -> None:
     project = clean.project
-    assert clean.first.code == 0, clean.first.stderr
-    assert clean.first.result == "updated"
+    assert clean.first.outcome == (0, "updated"), clean.first.stderr
     assert clean.first.details["gates"] == "passed"
     assert answers_at(project, BRANCH)["_commit"] == "1.1.0"
     assert answers_at(project, "main")["_commit"] == "1.0.0"
@@ -390,8 +393,7 @@ def test_clean_update_is_pushed_and_opens_one_merge_request(
 def test_second_run_changes_nothing_and_opens_no_duplicate(
     clean: CleanUpdate, forge: FakeForge
 ) -> None:
-    assert clean.second.code == 0, clean.second.stderr
-    assert clean.second.result == "updated"
+    assert clean.second.outcome == (0, "updated"), clean.second.stderr
     assert clean.second.details["request"] == "https://gitlab.example/-/merge_requests/1"
     later = forge.calls[clean.calls_after_first :]
     gitlab_calls = [call for call in later if call.path.startswith("/projects/")]
@@ -473,8 +475,7 @@ def conflicting(
 def test_overlapping_edit_opens_a_draft_pull_request_naming_the_file(
     conflicting: ConflictingUpdate, forge: FakeForge
 ) -> None:
-    assert conflicting.first.code == 2, conflicting.first.stderr
-    assert conflicting.first.result == "conflicts"
+    assert conflicting.first.outcome == (2, "conflicts"), conflicting.first.stderr
     assert conflicting.first.details["conflicts"] == "1"
     opened = [call for call in forge.writes() if call.path.startswith("/repos/")]
     assert [(call.method, call.path) for call in opened] == [

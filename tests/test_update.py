@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import sys
 import tomllib
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from .support import (
     UV,
     Template,
     answers_of,
+    attempt,
     checkout_history,
     commit,
     edit,
@@ -262,9 +262,7 @@ def test_overlapping_edits_become_visible_conflicts(released: Template, tmp_path
     assert OURS in guide
     assert THEIRS in guide
     assert not MARKER_LINE.findall(guide)
-    check = subprocess.run(
-        ["git", "diff", "HEAD", "--check"], cwd=project, capture_output=True, text=True, check=False
-    )
+    check = attempt("git", "diff", "HEAD", "--check", cwd=project)
     assert "git diff HEAD --check" in guide
     assert "leftover conflict marker" in check.stdout
 
@@ -341,13 +339,7 @@ def test_update_refuses_to_rename_the_package_and_says_how(
     module.write_text(OWNER_MODULE)
     commit(project, "Owner: orders module")
 
-    refused = subprocess.run(
-        [COPIER, *UPDATE, "--data", "package_name=payments"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = attempt(COPIER, *UPDATE, "--data", "package_name=payments", cwd=project)
     assert refused.returncode != 0
     assert f"would delete the modules it rendered in src/{old}/" in refused.stderr
     assert f"git mv src/{old} src/payments\n    git grep -lw {old}\n" in refused.stderr
@@ -541,13 +533,7 @@ def test_render_from_a_vanished_commit_cannot_update_until_pointed_at_a_release(
     git("gc", "--quiet", "--prune=now", cwd=template.path)
     release_1_1_0(template)
 
-    failed = subprocess.run(
-        [COPIER, *UPDATE],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    failed = attempt(COPIER, *UPDATE, cwd=project)
     assert failed.returncode != 0
     assert "Unknown revision" in failed.stderr
     assert status(project) == []
