@@ -298,7 +298,7 @@ def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_sour
     assert "-exec strip --strip-debug {} +" in stripped
     assert "binutils" not in kept
     assert "strip" not in kept
-    # apt runs once, in deps: without binutils for tini alone (and ca-certificates for
+    # apt runs once, in packages: without binutils for tini alone (and ca-certificates for
     # uv-managed); the runtime copies them and runs no apt.
     deps, runtime = kept.split(" AS runtime\n")
     certificates = "ca-certificates " if python_source == "uv-managed" else ""

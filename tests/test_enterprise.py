@@ -337,7 +337,7 @@ def test_default_answers_leave_no_trace_of_the_enterprise_features(
     if ci == "gitlab":
         assert "publish" not in (project / ".gitlab-ci.yml").read_text()
     dockerfile = (project / "Dockerfile").read_text()
-    # apt runs once, in deps: binutils (to strip debug info), tini and, for uv-managed,
+    # apt runs once, in packages: binutils (to strip debug info), tini and, for uv-managed,
     # ca-certificates; the runtime copies tini and the certificates: nothing else.
     installed = re.findall(r"apt-get install --yes --no-install-recommends (.+)", dockerfile)
     certificates = "ca-certificates " if python_source == "uv-managed" else ""
