@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from bench.ci_cache import DOCKERD, fresh_engine, private_bridge
 from bench.run import START_TIMEOUT, Engine
 
 from .support import built_image, require_engine
 
 pytestmark = pytest.mark.docker
+
+
+def links() -> set[str]:
+    """The host's network interfaces, by name."""
+    shown = subprocess.run(
+        ["ip", "-brief", "link"], capture_output=True, text=True, check=True
+    ).stdout
+    return {line.split()[0].split("@")[0] for line in shown.splitlines()}
 
 
 def test_start_reports_a_container_that_exits_at_once_with_its_output(tmp_path: Path) -> None:
@@ -28,3 +38,17 @@ def test_start_reports_a_container_that_exits_at_once_with_its_output(tmp_path: 
         finally:
             engine.close([])
         assert time.perf_counter() - started < START_TIMEOUT / 3
+
+
+def test_ci_cache_engines_leave_the_shared_engines_bridge_alone(tmp_path: Path) -> None:
+    require_engine()
+    if not DOCKERD.is_file():
+        pytest.skip(f"no dockerd at {DOCKERD} for a private engine")
+    before = links()
+    assert "docker0" in before
+    with (
+        private_bridge() as bridge,
+        fresh_engine(tmp_path, {"ghcr.io/astral-sh/uv:0.13.9"}, bridge),
+    ):
+        assert {"docker0", bridge} <= links()
+    assert links() == before
