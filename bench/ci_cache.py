@@ -109,11 +109,11 @@ def fresh_engine(work: Path, images: set[str], bridge: str) -> Iterator[dict[str
             if daemon.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"dockerd did not start: {(root / 'dockerd.log').read_text()}")
             time.sleep(0.5)
-        saved = subprocess.Popen(["docker", "save", *sorted(images)], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["docker", "load", "--quiet"], stdin=saved.stdout, env=environment, check=True
-        )
-        if saved.wait() != 0:
+        with subprocess.Popen(["docker", "save", *sorted(images)], stdout=subprocess.PIPE) as saved:
+            subprocess.run(
+                ["docker", "load", "--quiet"], stdin=saved.stdout, env=environment, check=True
+            )
+        if saved.returncode != 0:
             raise RuntimeError(f"docker save {images} failed")
         yield environment
     finally:
