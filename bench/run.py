@@ -1,6 +1,6 @@
 """Benchmark the template's image against uv's reference multi-stage build and a naive one.
 
-    python3 scripts/uvw.py run --locked python -m bench.run [--runs 3] [--cold-runs 1]
+    python3 scripts/uvw.py run --locked python -m bench.run [--runs 3] [--cold-runs 3]
 
 Renders the template's defaults (Python 3.13) with real copier from this checkout, builds the
 same app with the template's Dockerfile (each python_source x entrypoint), with
@@ -9,8 +9,9 @@ bench/naive.Dockerfile (the single-stage floor of seed 003), then measures each 
 local Docker engine: cold build, warm rebuild after a one-line change, bytes over the runtime
 base image, `docker run` to the first 200 on /health, `docker stop`, idle memory and
 requests/s on loopback. Prints a table with ratios to the reference and writes it into
-BENCHMARKS.md. Cold builds run `docker builder prune -af`, which empties the engine's whole
-build cache; `--cold-runs 0` skips them. Every container and image it creates is removed.
+BENCHMARKS.md. Cold builds run with `--no-cache` after `docker builder prune -af --filter
+type=exec.cachemount`, which empties every project's cache mounts on the engine;
+`--cold-runs 0` skips them. Every container and image it creates is removed.
 """
 
 from __future__ import annotations
@@ -149,15 +150,19 @@ class Engine:
     def build(self, variant: Variant, cold: bool = False) -> tuple[float, str]:
         """`docker build` the variant; (seconds, BuildKit's plain log).
 
-        A cold build first empties the build cache. A build whose download fails or stalls
-        (BUILD_TIMEOUT) is tried again from the same state, up to ATTEMPTS times; the figure
-        is the attempt that completed, and the report says which builds needed another.
+        A cold build runs with --no-cache after emptying the engine's cache mounts (uv's and
+        apt's downloads): it downloads and runs every step, while other projects' layer cache
+        stays, and so do the cache mounts of their builds in progress. A build whose download
+        fails or stalls (BUILD_TIMEOUT) is tried again from the same state, up to ATTEMPTS
+        times; the figure is the attempt that completed, and the report names the builds that
+        needed another.
         """
         dockerfile = ["--file", str(variant.dockerfile)] if variant.dockerfile else []
-        command = ("build", "--progress=plain", "--tag", variant.tag, *dockerfile, ".")
+        cache = ("--no-cache",) if cold else ()
+        command = ("build", "--progress=plain", *cache, "--tag", variant.tag, *dockerfile, ".")
         for attempt in range(1, ATTEMPTS + 1):
             if cold:
-                docker("builder", "prune", "--all", "--force")
+                docker("builder", "prune", "--all", "--force", "--filter", "type=exec.cachemount")
             started = time.perf_counter()
             try:
                 result = docker_run(
