@@ -46,6 +46,16 @@ TARGET_BYTES = 150e6
 # The debian:*-slim stand-in carries an offline Python mirror (../shared/docker/provision.sh)
 # that the real image has not: its size without it estimates the real base.
 STAND_IN_MIRROR = "/opt/standin-python-mirror"
+# Published sizes of the real bases (amd64, on disk), with where they are published. The
+# distroless project publishes no size for cc-debian13: its stand-in, built from the same
+# Debian packages, is the only figure.
+PUBLISHED_BASES = {
+    "slim": (
+        78.64e6,
+        "`debian:trixie-slim` ~78.64 MB (docker-library/repo-info, repos/debian/local/"
+        "13-slim.md, image of 2026-08-24)",
+    ),
+}
 TREE_BYTES = """
 import os, sys
 print(sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(sys.argv[1]) for f in fs))
@@ -178,23 +188,31 @@ def report(images: list[Image], trees: dict[str, int], machine: str, runs: int, 
         "",
         f"Seed 002's < {TARGET_BYTES / 1e6:.0f} MB target, total = MB over base + the base:",
         "",
-        "| runtime/entrypoint | with the stand-in base | with the base estimate | target |",
-        "|---|---|---|---|",
+        "| runtime/entrypoint | with the stand-in base | with the stand-in base less its "
+        "mirror | with the published base | target |",
+        "|---|---|---|---|---|",
     ]
     for image in images:
-        base = estimate if image.runtime_base == "slim" else distroless_base
-        total = image.over_base + base
+        estimate_total = image.over_base + (
+            estimate if image.runtime_base == "slim" else distroless_base
+        )
+        published = PUBLISHED_BASES.get(image.runtime_base)
+        best = estimate_total if published is None else image.over_base + published[0]
         lines.append(
-            f"| {image.variant.label} | {image.total / 1e6:.1f} MB | {total / 1e6:.1f} MB "
-            f"| {'met' if total < TARGET_BYTES else '**missed**'} |"
+            f"| {image.variant.label} | {image.total / 1e6:.1f} MB "
+            f"| {estimate_total / 1e6:.1f} MB "
+            f"| {'none published' if published is None else f'{best / 1e6:.1f} MB'} "
+            f"| {'met' if best < TARGET_BYTES else '**missed**'} |"
         )
     lines += [
         "",
         f"Base sizes: stand-in `{BASES['slim']}` {slim_base / 1e6:.1f} MB, of which its offline "
         f"Python mirror is {mirror / 1e6:.1f} MB, so the estimate is "
         f"{estimate / 1e6:.1f} MB; stand-in `{BASES['distroless']}` {distroless_base / 1e6:.1f} MB,"
-        " built from the Debian packages the real image ships, taken as the estimate. No real "
-        "base was measured (no registry here).",
+        " built from the Debian packages the real image ships, taken as the estimate. "
+        f"Published: {PUBLISHED_BASES['slim'][1]}; the distroless project publishes no size for "
+        f"`{BASES['distroless']}`. The target column judges the published base where there is "
+        "one, else the estimate. No real base was measured here (no registry).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -498,6 +498,7 @@ def with_owner_routes():
 
     @application.get("/slow")
     async def slow(seconds: float) -> dict[str, float]:
+        print("slow: started", flush=True)
         await asyncio.sleep(seconds)
         return {{"slept": seconds}}
 
@@ -526,7 +527,10 @@ def test_docker_stop_drains_the_requests_in_flight(image: Image) -> None:
         assert http_get(port, "/ready")[0] == 200
         with ThreadPoolExecutor(max_workers=2) as pool:
             slow = pool.submit(http_get, port, "/slow?seconds=3", 15)
-            time.sleep(1)  # the request is in flight
+            # Stop only once the server has the request: a loaded machine can take seconds.
+            until = time.monotonic() + 15
+            while "slow: started" not in docker("logs", name).stdout and time.monotonic() < until:
+                time.sleep(0.05)
             started = time.monotonic()
             stop = pool.submit(docker, "stop", name)
             ready: list[tuple[int, str]] = []
