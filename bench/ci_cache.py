@@ -15,13 +15,15 @@ and for each run:
   with `--cache-from type=local` from that export (what CI's cache-from does).
 
 The base images are loaded into each fresh engine before the clock starts (a runner pulls them
-either way). The private engines have no bridge network, so builds use the host's. Rewrites
-its block in BENCHMARKS.md.
+either way). The private engines share a bridge of this run's own, never docker0 (dockerd with
+`"bridge": "none"` would delete the shared engine's docker0 as it starts), and builds use the
+host's network. Rewrites its block in BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -38,8 +40,10 @@ from bench.run import edit_source, images_named, median, render, snapshot_templa
 from tests.support import bake_build_options, bake_definition, tool_environment
 
 DOCKERD = Path(os.environ.get("BENCH_DOCKERD", "/opt/docker-engine/bin/dockerd"))
-DAEMON_CONFIG = """{"features": {"containerd-snapshotter": true}, "bridge": "none",
- "iptables": false, "ip6tables": false}"""
+# The private engines' bridge: its own name and an address from the benchmarking range
+# (RFC 2544), so it clashes with neither docker0 nor a network the host routes to.
+BRIDGE = f"cus-ci{os.getpid() % 10**8}"
+BRIDGE_ADDRESS = f"198.18.{os.getpid() % 250 + 1}.1/24"
 BEGIN, END = "<!-- ci-cache:begin -->", "<!-- ci-cache:end -->"
 HEADING = """## CI image builds with a cache
 
@@ -56,10 +60,36 @@ def log(message: str) -> None:
 
 
 @contextmanager
-def fresh_engine(work: Path, images: set[str]) -> Iterator[dict[str, str]]:
+def private_bridge() -> Iterator[str]:
+    """A bridge for the private engines, removed afterwards; its name."""
+    subprocess.run(["ip", "link", "add", "name", BRIDGE, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "address", "add", BRIDGE_ADDRESS, "dev", BRIDGE], check=True)
+        subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
+        yield BRIDGE
+    finally:
+        subprocess.run(["ip", "link", "delete", BRIDGE], check=False)
+
+
+def daemon_config(bridge: str) -> str:
+    """dockerd's settings: containerd's image store, the given bridge, no iptables rules and
+    no port publishing (no docker-proxy)."""
+    return json.dumps(
+        {
+            "features": {"containerd-snapshotter": True},
+            "bridge": bridge,
+            "iptables": False,
+            "ip6tables": False,
+            "userland-proxy": False,
+        }
+    )
+
+
+@contextmanager
+def fresh_engine(work: Path, images: set[str], bridge: str) -> Iterator[dict[str, str]]:
     """A private dockerd with an empty data root, holding `images`; its environment for docker."""
     root = Path(tempfile.mkdtemp(prefix="engine-", dir=work))
-    (root / "daemon.json").write_text(DAEMON_CONFIG)
+    (root / "daemon.json").write_text(daemon_config(bridge))
     socket_path = root / "docker.sock"
     command = [
         str(DOCKERD),
@@ -79,11 +109,11 @@ def fresh_engine(work: Path, images: set[str]) -> Iterator[dict[str, str]]:
             if daemon.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"dockerd did not start: {(root / 'dockerd.log').read_text()}")
             time.sleep(0.5)
-        saved = subprocess.Popen(["docker", "save", *sorted(images)], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["docker", "load", "--quiet"], stdin=saved.stdout, env=environment, check=True
-        )
-        if saved.wait() != 0:
+        with subprocess.Popen(["docker", "save", *sorted(images)], stdout=subprocess.PIPE) as saved:
+            subprocess.run(
+                ["docker", "load", "--quiet"], stdin=saved.stdout, env=environment, check=True
+            )
+        if saved.returncode != 0:
             raise RuntimeError(f"docker save {images} failed")
         yield environment
     finally:
@@ -133,7 +163,10 @@ def main() -> int:
     cold: list[float] = []
     warm: list[float] = []
     cache_bytes = 0
-    with tempfile.TemporaryDirectory(prefix="bench-ci-cache-", dir="/tmp") as folder:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-ci-cache-", dir="/tmp") as folder,
+        private_bridge() as bridge,
+    ):
         work = Path(folder)
         settings = work / "copier-settings.yml"
         settings.write_text("{}\n")
@@ -143,13 +176,13 @@ def main() -> int:
         images = images_named(project / "Dockerfile")
         for run in range(args.runs):
             cache = work / f"cache-{run}"
-            with fresh_engine(work, images) as engine:
+            with fresh_engine(work, images, bridge) as engine:
                 plain.append(build(project, engine))
-            with fresh_engine(work, images) as engine:
+            with fresh_engine(work, images, bridge) as engine:
                 cold.append(build(project, engine, f"--cache-to=type=local,dest={cache},mode=max"))
             cache_bytes = sum(path.stat().st_size for path in cache.rglob("*") if path.is_file())
             edit_source(project, run)
-            with fresh_engine(work, images) as engine:
+            with fresh_engine(work, images, bridge) as engine:
                 warm.append(build(project, engine, f"--cache-from=type=local,src={cache}"))
             log(f"run {run + 1}: {plain[-1]:.1f} s, {cold[-1]:.1f} s, warm {warm[-1]:.1f} s")
 

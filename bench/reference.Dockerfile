@@ -1,7 +1,8 @@
 # Reference: the multistage.Dockerfile of astral-sh/uv-docker-example (uv image builder,
 # python slim runtime, /app copied whole), adapted only to build this benchmark's service:
 # Python 3.13 on trixie like the template's default, and the service's own start command
-# (the example runs `fastapi run`, which needs fastapi[standard]; the service has a script).
+# (the example runs `fastapi run`, which needs fastapi[standard]; the service has a script)
+# on every interface (HOST=0.0.0.0), where the port is published.
 FROM ghcr.io/astral-sh/uv:python3.13-trixie-slim AS builder
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
 
@@ -24,7 +25,8 @@ RUN groupadd --system --gid 999 nonroot \
  && useradd --system --gid 999 --uid 999 --create-home nonroot
 
 COPY --from=builder --chown=nonroot:nonroot /app /app
-ENV PATH="/app/.venv/bin:$PATH"
+# The service listens on loopback unless HOST says otherwise, as the template's image sets it.
+ENV PATH="/app/.venv/bin:$PATH" HOST=0.0.0.0
 USER nonroot
 
 # bench/run.py renders the template's defaults: project "My Service", script my-service.
