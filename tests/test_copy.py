@@ -295,15 +295,15 @@ def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_sour
         (render(python_source=python_source, strip_debug_info=strip) / "Dockerfile").read_text()
         for strip in (True, False)
     )
-    assert "--yes --no-install-recommends binutils" in stripped
+    assert "install --yes --no-install-recommends binutils" in stripped
     assert "-exec strip --strip-debug {} +" in stripped
     assert "binutils" not in kept
     assert "strip" not in kept
-    # apt runs once, in packages: without binutils for tini alone (and ca-certificates for
+    # apt runs once, in deps: without binutils for tini alone (and ca-certificates for
     # uv-managed); the runtime copies them and runs no apt.
     deps, runtime = kept.split(" AS runtime\n")
     certificates = "ca-certificates " if python_source == "uv-managed" else ""
-    assert f"--yes --no-install-recommends {certificates}tini\n" in deps
+    assert f"apt-get install --yes --no-install-recommends {certificates}tini\n" in deps
     assert "apt-get" not in runtime
 
 

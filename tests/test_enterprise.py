@@ -301,7 +301,9 @@ def test_the_release_adding_these_questions_updates_services_without_a_diff(
     # The questions are wired: other answers do change the files.
     commit(project, "Update to 1.1.0")
     update(project, "--data", "build_packages=gcc", "--data", "publish_image=true")
-    assert "--yes --no-install-recommends gcc" in (project / "Dockerfile").read_text()
+    assert (
+        "apt-get install --yes --no-install-recommends gcc" in (project / "Dockerfile").read_text()
+    )
     assert (project / ".github" / "workflows" / "publish.yml").is_file()
 
 
@@ -335,9 +337,9 @@ def test_default_answers_leave_no_trace_of_the_enterprise_features(
     if ci == "gitlab":
         assert "publish" not in (project / ".gitlab-ci.yml").read_text()
     dockerfile = (project / "Dockerfile").read_text()
-    # apt runs once, in packages: binutils (to strip debug info), tini and, for uv-managed,
+    # apt runs once, in deps: binutils (to strip debug info), tini and, for uv-managed,
     # ca-certificates; the runtime copies tini and the certificates: nothing else.
-    installed = re.findall(r"--yes --no-install-recommends (.+)", dockerfile)
+    installed = re.findall(r"apt-get install --yes --no-install-recommends (.+)", dockerfile)
     certificates = "ca-certificates " if python_source == "uv-managed" else ""
     assert installed == [f"binutils {certificates}tini"]
     assert "apt-get" not in dockerfile.split(" AS runtime\n")[1]
