@@ -32,6 +32,7 @@ from bench.run import (
     machine_description,
     median,
     render,
+    report_head,
     snapshot_template,
     workspace,
     write_block,
@@ -161,16 +162,13 @@ def measure(
 def report(images: list[Image], trees: dict[str, int], machine: str, runs: int, mirror: int) -> str:
     slim_base = image_size(BASES["slim"])
     distroless_base = image_size(BASES["distroless"])
-    lines = [
-        f"Run {machine}.",
-        "",
+    lines = report_head(
+        machine,
         f"uv-managed Python 3.13 on trixie; medians of {runs} starts; MB = 10⁶ bytes. Bases are "
         "this machine's stand-ins (../shared/docker/provision.sh), so compare bytes over base.",
-        "",
-        "| runtime/entrypoint | total MB (stand-in base) | MB over base | first 200 s | stop s "
-        "| idle MiB | ELF programs | shared libraries |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+        "runtime/entrypoint | total MB (stand-in base) | MB over base | first 200 s | stop s "
+        "| idle MiB | ELF programs | shared libraries",
+    )
     for image in images:
         first, stop = median(image.first_200), median(image.stop)
         lines.append(

@@ -474,6 +474,31 @@ class Targets:
     def check(self, target: str, variant: str, met: bool, figure: str) -> None:
         self.rows.setdefault(target, {})[variant] = (met, figure)
 
+    def ratio(
+        self, target: str, variant: str, value: float | None, reference: float | None, most: float
+    ) -> None:
+        """A target of at most `most` times the reference's figure, when both were measured."""
+        if value is not None and reference:
+            self.check(
+                f"{target} ≤ {most:g}x reference",
+                variant,
+                value / reference <= most,
+                f"{value / reference:.2f}x",
+            )
+
+
+def report_head(machine: str, summary: str, columns: str) -> list[str]:
+    """A bench report's first lines: the run, what its figures are, a table's header (its
+    columns as `a | b | c`)."""
+    return [
+        f"Run {machine}.",
+        "",
+        summary,
+        "",
+        f"| {columns} |",
+        "|" + "---|" * (columns.count("|") + 1),
+    ]
+
 
 def evaluate(variants: list[Variant], reference: Variant) -> Targets:
     targets = Targets()
@@ -482,14 +507,7 @@ def evaluate(variants: list[Variant], reference: Variant) -> Targets:
     for v in variants:
         if not v.is_template:
             continue
-        cold = median(v.cold)
-        if cold is not None and ref_cold:
-            targets.check(
-                f"cold build ≤ {TARGET_COLD_RATIO:g}x reference",
-                v.label,
-                cold / ref_cold <= TARGET_COLD_RATIO,
-                f"{cold / ref_cold:.2f}x",
-            )
+        targets.ratio("cold build", v.label, median(v.cold), ref_cold, TARGET_COLD_RATIO)
         bytes_ratio = v.bytes_over_base / reference.bytes_over_base
         figure = f"{bytes_ratio:.2f}x"
         if v.payload:
@@ -513,13 +531,7 @@ def evaluate(variants: list[Variant], reference: Variant) -> Targets:
                 f"{warm:.2f} s, {v.reinstalled} pkg",
             )
         first = median(v.first_200)
-        if first is not None and ref_first:
-            targets.check(
-                f"first 200 ≤ {TARGET_FIRST_200_RATIO:g}x reference",
-                v.label,
-                first / ref_first <= TARGET_FIRST_200_RATIO,
-                f"{first / ref_first:.2f}x",
-            )
+        targets.ratio("first 200", v.label, first, ref_first, TARGET_FIRST_200_RATIO)
         stop = median(v.stop)
         if stop is not None:
             targets.check(
@@ -551,16 +563,13 @@ def report(
         "rate": reference.rate,
     }
     targets = evaluate(variants, reference)
-    lines = [
-        f"Run {machine}.",
-        "",
+    lines = report_head(
+        machine,
         f"Medians of {runs} runs (cold builds: {len(reference.cold) or 'no'} run(s) each); "
         f"(x) = ratio to the reference; ✓/✗ = the template's target met/missed.",
-        "",
-        "| image | cold build s | warm rebuild s | unchanged rebuild s | pkgs installed on rebuild "
-        "| MB over base | first 200 s | stop s | idle MiB | req/s (errors) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+        "image | cold build s | warm rebuild s | unchanged rebuild s | pkgs installed on rebuild "
+        "| MB over base | first 200 s | stop s | idle MiB | req/s (errors)",
+    )
     for v in variants:
         cold, warm = median(v.cold), median(v.warm)
         first, stop = median(v.first_200), median(v.stop)
