@@ -556,8 +556,14 @@ def test_docker_stop_drains_the_requests_in_flight(image: Image) -> None:
                 answer = error
             stop.result()
             elapsed = time.monotonic() - started
-            logs = docker("logs", name)
-            assert answer == (200, '{"slept":3.0}'), f"{answer!r}\n{logs.stdout}{logs.stderr}"
+            logs = docker("logs", name).stdout
+            if isinstance(answer, OSError):
+                # Docker's port-publishing proxy can drop a response the server sent just before it
+                # exited (seen on a loaded machine): then the server's log must show it was sent.
+                sent = logs.find('"GET /slow?seconds=3 HTTP/1.1\\" 200')
+                assert -1 < sent < logs.find('"Shutting down"'), f"{answer!r}\n{logs}"
+            else:
+                assert answer == (200, '{"slept":3.0}'), logs
         exit_code = inspect(name)["State"]["ExitCode"]
     assert (503, '{"status":"stopping","checks":{}}') in ready, ready
     assert 1.5 < elapsed < 10, f"docker stop took {elapsed:.1f}s"
