@@ -57,6 +57,10 @@ TARGET_BYTES_RATIO = 0.85
 TARGET_COLD_RATIO = 2.0
 # A build gets this long before it counts as stalled (a download that hangs) and is retried.
 BUILD_TIMEOUT = 300
+# Seconds of quiet before each cold build. uv looks a host up once per connection, so a cold
+# build sends a burst of DNS queries; a resolver that throttles bursts (this machine's drops
+# queries past ~50 in 5 s) would then stall the next build's apt for 20 s per lookup.
+COLD_SETTLE = 5.0
 ATTEMPTS = 3
 # What a failed download says (uv, apt, pip, BuildKit): worth another attempt, never a figure.
 DOWNLOAD_FAILED = re.compile(
@@ -146,6 +150,7 @@ class Engine:
         self.images: set[str] = set()
         self.containers: set[str] = set()
         self.retries: list[str] = []  # builds tried again after a failed or stalled download
+        self.waits: list[str] = []  # cold builds in which apt gave up on a connection once
 
     def build(self, variant: Variant, cold: bool = False) -> tuple[float, str]:
         """`docker build` the variant; (seconds, BuildKit's plain log).
@@ -163,6 +168,7 @@ class Engine:
         for attempt in range(1, ATTEMPTS + 1):
             if cold:
                 docker("builder", "prune", "--all", "--force", "--filter", "type=exec.cachemount")
+                time.sleep(COLD_SETTLE)
             started = time.perf_counter()
             try:
                 result = docker_run(
@@ -185,6 +191,8 @@ class Engine:
             self.retries.append(f"{variant.label} ({failure})")
             log(f"{variant.label}: build {failure}; trying again")
         self.images.add(docker("image", "inspect", "--format", "{{.Id}}", variant.tag).strip())
+        if cold and re.search(r"(?m) Ign:\d+ http", result.stderr):
+            self.waits.append(f"{variant.label} ({seconds:.1f} s)")
         return seconds, result.stderr  # BuildKit writes its progress to stderr
 
     def start(self, image: str) -> tuple[str, int, float]:
@@ -550,6 +558,7 @@ def report(
     tool: str,
     runs: int,
     retries: list[str],
+    waits: list[str],
 ) -> str:
     reference = next(v for v in variants if v.key == "reference")
     ref = {
@@ -610,6 +619,12 @@ def report(
         + (
             f" Builds tried again after a failed or stalled download: {'; '.join(retries)}."
             if retries
+            else ""
+        )
+        + (
+            " Cold builds in which apt gave up on a mirror connection and tried again (`Ign:` in"
+            f" its log; counted in the medians): {'; '.join(waits)}."
+            if waits
             else ""
         ),
         "",
@@ -794,7 +809,7 @@ def main() -> int:
             renders, tool = measure(args, work, engine, variants)
     finally:
         engine.close(variants)
-    table = report(variants, renders, machine, tool, args.runs, engine.retries)
+    table = report(variants, renders, machine, tool, args.runs, engine.retries, engine.waits)
     print(table)
     if not args.no_write:
         write_report(table)
