@@ -135,7 +135,8 @@ def test_render_has_exactly_the_expected_files(rendered: Callable[[str], Path], 
     publish = set()
     if data["ci"] == "github" and data.get("publish_image"):
         publish = {".github/workflows/publish.yml"}
-    expected = COMMON_FILES | lock | package | deploy | CI_FILES[data["ci"]] | publish
+    strip = {"scripts/strip_debug_info.py"} if data["strip_debug_info"] else set()
+    expected = COMMON_FILES | lock | package | deploy | CI_FILES[data["ci"]] | publish | strip
     assert project_files(project) == expected
 
 
@@ -289,25 +290,36 @@ def test_distroless_changes_the_runtime_not_the_builder_or_dev_stage(render: Ren
     assert slim["runtime"].startswith("FROM ${BASE_IMAGE} AS runtime")
 
 
+STRIP_STEP = (
+    "    --mount=type=bind,source=scripts/strip_debug_info.py,target=/tmp/strip_debug_info.py \\\n"
+)
+
+
 @pytest.mark.parametrize("python_source", ["image", "uv-managed"])
-def test_strip_debug_info_decides_binutils_and_strip(render: Render, python_source: str) -> None:
+def test_strip_debug_info_runs_the_services_script_without_apt(
+    render: Render, python_source: str
+) -> None:
     stripped, kept = (
-        (render(python_source=python_source, strip_debug_info=strip) / "Dockerfile").read_text()
-        for strip in (True, False)
+        render(python_source=python_source, strip_debug_info=strip) for strip in (True, False)
     )
-    assert "install --yes --no-install-recommends binutils" in stripped
-    assert "-exec strip --strip-debug {} +" in stripped
-    assert "binutils" not in kept
-    assert "strip" not in kept
-    # apt runs once, in deps: without binutils for tini alone (and ca-certificates for
-    # uv-managed); the runtime copies them and runs no apt.
-    deps, runtime = kept.split(" AS runtime\n")
-    certificates = "ca-certificates " if python_source == "uv-managed" else ""
-    assert f"apt-get install --yes --no-install-recommends {certificates}tini\n" in deps
-    assert "apt-get" not in runtime
+    deps = (stripped / "Dockerfile").read_text().split(" AS deps\n")[1].split(" AS builder\n")[0]
+    assert STRIP_STEP in deps
+    assert "&& /opt/venv/bin/python /tmp/strip_debug_info.py /opt/venv\n" in deps
+    assert (stripped / "scripts/strip_debug_info.py").is_file()
+    assert "\n!scripts/strip_debug_info.py\n" in (stripped / ".dockerignore").read_text()
+    assert not (kept / "scripts/strip_debug_info.py").exists()
+    assert "strip" not in (kept / "Dockerfile").read_text()
+    assert "strip" not in (kept / ".dockerignore").read_text()
+    # apt runs only where Debian packages are needed: with python_source=image, nowhere; with
+    # uv-managed, in deps for the CA certificates the runtime copies.
+    for project in (stripped, kept):
+        dockerfile = (project / "Dockerfile").read_text()
+        installed = re.findall(r"apt-get install --yes --no-install-recommends (.+)", dockerfile)
+        assert installed == (["ca-certificates"] if python_source == "uv-managed" else [])
+        assert "apt-get" not in dockerfile.split(" AS runtime\n")[1]
 
 
-# A row that strips debug info and builds offline: binutils comes from the export's apt folder.
+# A row that strips debug info and builds offline (with Debian packages to export).
 OFFLINE_STRIPPED = next(
     name
     for name in COMBINATIONS
@@ -315,16 +327,24 @@ OFFLINE_STRIPPED = next(
 )
 
 
-def test_an_offline_build_strips_with_binutils_from_the_export(
+def test_an_offline_build_strips_with_the_services_script(
     rendered: Callable[[str], Path],
 ) -> None:
     dockerfile = (rendered(OFFLINE_STRIPPED) / "Dockerfile").read_text()
     deps = dockerfile.split(" AS deps\n", 1)[1].split("\nFROM ", 1)[0]
     exported = dockerfile.split(" AS apt-fill\n", 1)[1].split("--download-only", 1)[1]
     assert "--mount=type=bind,from=uv-cache,target=/uv-cache,rw" in deps
-    assert re.search(r'apt-get install "\$@" --yes --no-install-recommends .*\bbinutils\b', deps)
-    assert "-exec strip --strip-debug {} +" in deps
-    assert re.search(r"\bbinutils\b", exported.split("&&", 1)[0])
+    assert STRIP_STEP in deps
+    assert "binutils" not in dockerfile
+    assert exported.split("&&", 1)[0].split() == ["\\", "libpq-dev", "libpq5", "libxml2", "\\"]
+
+
+def test_an_offline_build_without_debian_packages_exports_no_apt(render: Render) -> None:
+    dockerfile = (render(python_version="3.13", offline_build=True) / "Dockerfile").read_text()
+    assert "apt" not in dockerfile
+    export = dockerfile.split(" AS uv-cache-export\n", 1)[1]
+    assert export.split("\n\n", 1)[0] == "COPY --from=uv-cache-fill /uv-cache /"
+    assert STRIP_STEP in dockerfile
 
 
 def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> None:
@@ -338,14 +358,19 @@ def test_uv_version_is_one_value_everywhere(rendered: Callable[[str], Path]) -> 
 
 
 def dockerignored(relative: str, patterns: list[str]) -> bool:
-    """Whether a .dockerignore pattern leaves the path, or a folder it is in, out of the context."""
+    """Whether .dockerignore leaves the path out of the context: as Docker reads it, the last
+    pattern matching the path or a folder it is in decides, and a `!` pattern lets it back in."""
     parts = relative.split("/")
     paths = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
-    return any(
-        fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern.removeprefix("**/"))
-        for path in paths
-        for pattern in patterns
-    )
+    ignored = False
+    for pattern in patterns:
+        bare = pattern.removeprefix("!")
+        if any(
+            fnmatch.fnmatchcase(path, bare) or fnmatch.fnmatchcase(path, bare.removeprefix("**/"))
+            for path in paths
+        ):
+            ignored = not pattern.startswith("!")
+    return ignored
 
 
 def context_reads(dockerfile: str) -> set[str]:
@@ -362,10 +387,12 @@ def test_the_build_context_has_what_the_dockerfile_reads_and_no_build_tooling(
     project = rendered(name)
     lines = (project / ".dockerignore").read_text().splitlines()
     patterns = [line for line in lines if line and not line.startswith("#")]
-    assert not [pattern for pattern in patterns if pattern.startswith("!")], "no exceptions"
     reads = context_reads((project / "Dockerfile").read_text())
     assert {"pyproject.toml", "uv.lock", ".python-version", "README.md", "src"} <= reads
     assert not [path for path in reads if dockerignored(path, patterns)]
+    # An exception lets back in only a file the build reads.
+    exceptions = {pattern[1:] for pattern in patterns if pattern.startswith("!")}
+    assert exceptions <= reads
     # docker buildx bake reads docker-bake.hcl from the folder, not from the context.
     tooling = [
         path
@@ -373,7 +400,9 @@ def test_the_build_context_has_what_the_dockerfile_reads_and_no_build_tooling(
         if path == "docker-bake.hcl" or path.startswith("scripts/")
     ]
     assert "docker-bake.hcl" in tooling
-    assert [path for path in tooling if not dockerignored(path, patterns)] == []
+    assert sorted(path for path in tooling if not dockerignored(path, patterns)) == sorted(
+        exceptions
+    )
 
 
 # ---------------------------------------------------------------- the hook

@@ -472,13 +472,13 @@ def test_docker_stop_ends_the_server_by_sigterm_promptly(image: Image) -> None:
         assert "Finished server process" in logs, logs
 
 
-# Seconds after `docker run` returns at which a stop comes: while tini starts the server (and,
+# Seconds after `docker run` returns at which a stop comes: while dumb-init starts the server (and,
 # for uv run, uv starts Python), while Python imports, while uvicorn starts.
 STOP_MOMENTS = (0.0, 0.05, 0.15, 0.3, 0.6)
 
 
-def test_init_is_tini_passing_signals_on(image: Image) -> None:
-    assert inspect(image.tag)["Config"]["Entrypoint"] == ["tini", "-e", "143", "--"]
+def test_init_is_dumb_init_passing_signals_on(image: Image) -> None:
+    assert inspect(image.tag)["Config"]["Entrypoint"] == ["dumb-init", "--single-child", "--"]
 
 
 def test_docker_stop_during_start_up_is_prompt_and_clean(image: Image) -> None:
@@ -490,7 +490,10 @@ def test_docker_stop_during_start_up_is_prompt_and_clean(image: Image) -> None:
             health = inspect(name)["State"]["Health"]["Status"]
             elapsed, exit_code, logs = stop(name)
             assert health == "starting", f"stop at {moment}s came too late"
-            assert exit_code == 0, f"stop at {moment}s: exit code {exit_code}\n{logs}"
+            # 143 (killed by SIGTERM) only if Python was stopped before it could handle it.
+            assert exit_code == 0 or (exit_code == 143 and not logs), (
+                f"stop at {moment}s: exit code {exit_code}\n{logs}"
+            )
             assert elapsed < STOP_SECONDS, f"stop at {moment}s took {elapsed:.1f}s: SIGKILL?"
 
 
@@ -674,4 +677,4 @@ def test_distroless_image_has_no_shell_no_package_manager_and_only_its_programs(
     )
     assert [path for path in programs if interpreter.fullmatch(path)], programs
     others = {Path(path).name for path in programs if not interpreter.fullmatch(path)}
-    assert others == {"tini", *(["uv"] if image.uv_run else [])}, programs
+    assert others == {"dumb-init", *(["uv"] if image.uv_run else [])}, programs
