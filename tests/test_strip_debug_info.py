@@ -46,7 +46,7 @@ def loaded_bytes(path: Path) -> list[bytes]:
         *struct.unpack_from("<HH", data, 0x36),
     )
     segments = [struct.unpack_from(ELF_SEGMENT, data, phoff + i * phentsize) for i in range(phnum)]
-    return [data[offset : offset + filesz] for _, _, offset, _, _, filesz, _, _ in segments]
+    return [bytes(data[offset : offset + filesz]) for _, _, offset, _, _, filesz, _, _ in segments]
 
 
 def readelf_complaints(path: Path) -> str:
