@@ -478,21 +478,36 @@ class Targets:
     """Met/missed, per template variant, with the figure that decides it."""
 
     rows: dict[str, dict[str, tuple[bool, str]]] = field(default_factory=dict)
+    # The same verdicts by the main table's column (cold, warm, bytes, first, stop) and variant.
+    by_column: dict[tuple[str, str], bool] = field(default_factory=dict)
 
-    def check(self, target: str, variant: str, met: bool, figure: str) -> None:
+    def check(self, column: str, target: str, variant: str, met: bool, figure: str) -> None:
         self.rows.setdefault(target, {})[variant] = (met, figure)
+        self.by_column[column, variant] = met
 
     def ratio(
-        self, target: str, variant: str, value: float | None, reference: float | None, most: float
+        self,
+        column: str,
+        target: str,
+        variant: str,
+        value: float | None,
+        reference: float | None,
+        most: float,
     ) -> None:
         """A target of at most `most` times the reference's figure, when both were measured."""
         if value is not None and reference:
             self.check(
+                column,
                 f"{target} ≤ {most:g}x reference",
                 variant,
                 value / reference <= most,
                 f"{value / reference:.2f}x",
             )
+
+    def mark(self, column: str, variant: str) -> str:
+        """✓ or ✗ for the main table's cell, or nothing where no target was judged."""
+        met = self.by_column.get((column, variant))
+        return "" if met is None else verdict(met)
 
 
 def report_head(machine: str, summary: str, columns: str) -> list[str]:
@@ -515,7 +530,7 @@ def evaluate(variants: list[Variant], reference: Variant) -> Targets:
     for v in variants:
         if not v.is_template:
             continue
-        targets.ratio("cold build", v.label, median(v.cold), ref_cold, TARGET_COLD_RATIO)
+        targets.ratio("cold", "cold build", v.label, median(v.cold), ref_cold, TARGET_COLD_RATIO)
         bytes_ratio = v.bytes_over_base / reference.bytes_over_base
         figure = f"{bytes_ratio:.2f}x"
         if v.payload:
@@ -525,6 +540,7 @@ def evaluate(variants: list[Variant], reference: Variant) -> Targets:
             )
             figure += f"; {rest:.2f}x without {shipped}"
         targets.check(
+            "bytes",
             f"bytes over base ≤ {TARGET_BYTES_RATIO:g}x reference",
             v.label,
             bytes_ratio <= TARGET_BYTES_RATIO,
@@ -533,16 +549,18 @@ def evaluate(variants: list[Variant], reference: Variant) -> Targets:
         warm = median(v.warm)
         if warm is not None:
             targets.check(
+                "warm",
                 f"warm rebuild ≤ {TARGET_WARM_SECONDS:g} s, no dependency reinstall",
                 v.label,
                 warm <= TARGET_WARM_SECONDS and v.reinstalled <= 1,
                 f"{warm:.2f} s, {v.reinstalled} pkg",
             )
         first = median(v.first_200)
-        targets.ratio("first 200", v.label, first, ref_first, TARGET_FIRST_200_RATIO)
+        targets.ratio("first", "first 200", v.label, first, ref_first, TARGET_FIRST_200_RATIO)
         stop = median(v.stop)
         if stop is not None:
             targets.check(
+                "stop",
                 f"stop ≤ {TARGET_STOP_SECONDS:g} s",
                 v.label,
                 stop <= TARGET_STOP_SECONDS,
@@ -583,27 +601,15 @@ def report(
         cold, warm = median(v.cold), median(v.warm)
         first, stop = median(v.first_200), median(v.stop)
         bytes_mb = v.bytes_over_base / 1e6
-        marks = [""] * 6
-        if v.is_template:
-            marks = [
-                verdict(cold is not None and cold <= TARGET_COLD_RATIO * (ref["cold"] or 0.0)),
-                verdict(warm is not None and warm <= TARGET_WARM_SECONDS),
-                verdict(v.reinstalled <= 1),
-                verdict(v.bytes_over_base <= TARGET_BYTES_RATIO * reference.bytes_over_base),
-                verdict(
-                    first is not None and first <= TARGET_FIRST_200_RATIO * (ref["first"] or 0.0)
-                ),
-                verdict(stop is not None and stop <= TARGET_STOP_SECONDS),
-            ]
         cells = [
             f"{v.label} (on {v.base})",
-            cell(cold, ref["cold"], 1, marks[0] if cold is not None else ""),
-            cell(warm, ref["warm"], 2, marks[1]),
+            cell(cold, ref["cold"], 1, targets.mark("cold", v.label)),
+            cell(warm, ref["warm"], 2, targets.mark("warm", v.label)),
             cell(median(v.unchanged), ref["unchanged"], 2),
-            f"{v.reinstalled}{marks[2]}",
-            cell(bytes_mb, ref["bytes"], 1, marks[3]),
-            cell(first, ref["first"], 2, marks[4]),
-            cell(stop, ref["stop"], 2, marks[5]),
+            f"{v.reinstalled}{targets.mark('warm', v.label)}",
+            cell(bytes_mb, ref["bytes"], 1, targets.mark("bytes", v.label)),
+            cell(first, ref["first"], 2, targets.mark("first", v.label)),
+            cell(stop, ref["stop"], 2, targets.mark("stop", v.label)),
             cell(v.memory / 2**20, ref["memory"], 1),
             f"{v.rate:.0f}{ratio(v.rate, ref['rate'])} ({v.errors})",
         ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.ci_cache import DOCKERD, fresh_engine, private_bridge
-from bench.run import START_TIMEOUT, Engine
+from bench.run import START_TIMEOUT, Engine, Variant, report
 
 from .support import built_image, require_engine
 
@@ -56,3 +56,25 @@ def test_ci_cache_engines_leave_the_shared_engines_bridge_alone() -> None:
         assert {"docker0", bridge} <= links()
         assert subprocess.run(["docker", "info"], env=engine, capture_output=True).returncode == 0
     assert links() == before
+
+
+def measured(label: str, cold: float, warm: float, mb: float, first: float, stop: float) -> Variant:
+    """A variant as a run would leave it: one figure of each kind."""
+    return Variant(
+        label, label.split()[-1], Path(), is_template=label.startswith("template"), cold=[cold],
+        warm=[warm], unchanged=[0.2], reinstalled=1 if warm < 1 else 3,
+        bytes_over_base=int(mb * 1e6), base="python", first_200=[first], stop=[stop],
+        memory=2**25, rate=1000.0,
+    )  # fmt: skip
+
+
+def test_report_marks_each_figure_by_the_target_that_judges_it() -> None:
+    reference = measured("uv reference", cold=2.0, warm=1.0, mb=40, first=1.0, stop=0.4)
+    fast = measured("template fast", cold=3.0, warm=0.5, mb=30, first=0.5, stop=0.4)
+    slow = measured("template slow", cold=5.0, warm=2.0, mb=40, first=0.9, stop=2.0)
+    text = report([fast, slow, reference], [1.0], "here", "wrk", 1, [], [])
+    rows = {line.split(" (on ")[0][2:]: line for line in text.splitlines() if " (on " in line}
+    assert (rows["template fast"].count("✓"), rows["template fast"].count("✗")) == (6, 0)
+    assert (rows["template slow"].count("✓"), rows["template slow"].count("✗")) == (0, 6)
+    assert (rows["uv reference"].count("✓"), rows["uv reference"].count("✗")) == (0, 0)
+    assert "| cold build ≤ 2x reference | met (1.50x) | **missed** (2.50x) |" in text
