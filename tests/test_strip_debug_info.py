@@ -147,6 +147,7 @@ def test_what_it_cannot_read_is_left_as_it_is(
         "headers-cut-off.so": data[: len(data) - 64],
         "elf32.so": data[:4] + b"\x01" + data[5:4096],
         "empty.so": b"",
+        "magic-only.so": data[:5],
     }
     folder = tmp_path / "odd"
     folder.mkdir()
