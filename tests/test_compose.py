@@ -21,6 +21,7 @@ from .support import (
     QUESTIONS,
     UV,
     answers,
+    build_turn,
     docker,
     free_port,
     http_get,
@@ -79,15 +80,16 @@ class Stack:
         """`docker compose` on this stack; on failure raise with its output and the stack's logs."""
         options = [part for file in self.files for part in ("--file", file)]
         command = ["docker", "compose", "--project-name", self.name, *options, *arguments]
-        result = subprocess.run(
-            command,
-            cwd=self.directory,
-            env={**os.environ, "APP_PORT": str(self.port)},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        with build_turn(command[1:]):
+            result = subprocess.run(
+                command,
+                cwd=self.directory,
+                env={**os.environ, "APP_PORT": str(self.port)},
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
         if check and result.returncode != 0:
             logs = self.compose("logs", "--no-color", check=False).stdout
             raise AssertionError(

@@ -37,6 +37,7 @@ from .support import (
     bake_action_command,
     bake_build_options,
     bake_definition,
+    build_turn,
     commit,
     docker,
     git,
@@ -210,14 +211,15 @@ def run_ci_build(
         assert target["tags"] == [tag]
         build = ("docker", "build", "--no-cache", "--network", "host", "--tag", tag)
         command = [*build, *bake_build_options(target), "."]
-    return subprocess.run(
-        command,
-        cwd=project,
-        env={**os.environ, **variables},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with build_turn(command[1:]):
+        return subprocess.run(
+            command,
+            cwd=project,
+            env={**os.environ, **variables},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
 
 def python_in(tag: str, code: str, *run_arguments: str) -> str:

@@ -1,13 +1,16 @@
-"""The support layer keeps its promises: ports no two workers share, releases found untagged."""
+"""The support layer keeps its promises: ports no two workers share, releases found untagged,
+no --no-cache build beside another build."""
 
 from __future__ import annotations
 
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from .support import REPO_ROOT, changelog_releases, git, release_commit, release_tags
+from .support import REPO_ROOT, build_turn, changelog_releases, git, release_commit, release_tags
+from .support.docker import builds
 from .support.http import ephemeral_ports, free_port
 
 CLAIM = """
@@ -16,6 +19,15 @@ from tests.support.http import free_port
 random.seed(0)
 print(*[free_port() for _ in range(5)], flush=True)
 sys.stdin.read()
+"""
+
+# Another worker's build: it holds the build lock for a second and a half.
+BUILDING = """
+import sys, time
+from tests.support.docker import build_turn
+with build_turn(sys.argv[1:]):
+    print("building", flush=True)
+    time.sleep(1.5)
 """
 
 
@@ -84,3 +96,24 @@ def test_each_image_variant_is_built_on_one_worker() -> None:
             groups.setdefault(variant, set()).update(marks)
     assert len(groups) > 3, shown
     assert groups == {variant: {f"image[{variant}]"} for variant in groups}
+
+
+def test_a_no_cache_build_runs_alone_and_other_builds_side_by_side() -> None:
+    assert builds(["build", "--tag", "x", "."])
+    assert builds(["buildx", "bake", "--load"])
+    assert builds(["compose", "--file", "compose.yaml", "up", "--build", "--wait"])
+    assert not builds(["buildx", "bake", "--file", "docker-bake.hcl", "--print"])
+    assert not builds(["compose", "--project-name", "x", "up", "--wait"])
+    assert not builds(["run", "--rm", "image"])
+    waited = {}
+    for other, mine in [("--no-cache", "--pull"), ("--pull", "--no-cache"), ("--pull", "--pull")]:
+        command = [sys.executable, "-c", BUILDING, "build", other, "."]
+        with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) as worker:
+            assert worker.stdout is not None
+            assert worker.stdout.readline() == "building\n"
+            started = time.monotonic()
+            with build_turn(["build", mine, "."]):
+                waited[other, mine] = time.monotonic() - started
+    assert waited["--no-cache", "--pull"] > 1.0
+    assert waited["--pull", "--no-cache"] > 1.0
+    assert waited["--pull", "--pull"] < 0.5

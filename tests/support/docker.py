@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import subprocess
 import tarfile
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,35 @@ def require_engine() -> None:
     pytest.skip(reason)
 
 
+# Docker Engine 26's BuildKit can crash the whole engine (a nil pointer in walkProvenance; fixed
+# upstream by moby/buildkit#6764) when a --no-cache build runs beside another build. Every
+# build holds this lock, shared across the xdist workers; a --no-cache build holds it alone.
+BUILD_LOCK = Path(tempfile.gettempdir()) / "copier-uv-service-docker-builds.lock"
+
+
+def builds(arguments: Sequence[str]) -> bool:
+    """Whether docker with these arguments builds an image (bake --print only reads)."""
+    words = list(arguments)
+    if words[:2] == ["buildx", "bake"]:
+        return "--print" not in words
+    return (
+        words[:1] == ["build"]
+        or words[:2] == ["buildx", "build"]
+        or (words[:1] == ["compose"] and ("build" in words or "--build" in words))
+    )
+
+
+@contextmanager
+def build_turn(arguments: Sequence[str]) -> Iterator[None]:
+    """Hold the build lock while docker with these arguments runs, if it builds."""
+    if not builds(arguments):
+        yield
+        return
+    with BUILD_LOCK.open("a") as lock:  # closing it releases the lock
+        fcntl.flock(lock, fcntl.LOCK_EX if "--no-cache" in arguments else fcntl.LOCK_SH)
+        yield
+
+
 def docker(
     *arguments: str,
     cwd: Path | None = None,
@@ -53,7 +84,8 @@ def docker(
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI; on failure raise with its whole output."""
-    result = attempt("docker", *arguments, cwd=cwd, timeout=timeout, stdin=stdin)
+    with build_turn(arguments):
+        result = attempt("docker", *arguments, cwd=cwd, timeout=timeout, stdin=stdin)
     return succeeded(result) if check else result
 
 
