@@ -306,9 +306,9 @@ def test_strip_debug_info_runs_the_services_script_without_apt(
     stripped, kept = (
         render(python_source=python_source, strip_debug_info=strip) for strip in (True, False)
     )
-    deps = (stripped / "Dockerfile").read_text().split(" AS deps\n")[1].split(" AS builder\n")[0]
+    deps = stages((stripped / "Dockerfile").read_text())["deps"]
     assert STRIP_STEP in deps
-    assert "&& /opt/venv/bin/python /tmp/strip_debug_info.py /opt/venv\n" in deps
+    assert deps.endswith("\n    && /opt/venv/bin/python /tmp/strip_debug_info.py /opt/venv")
     assert (stripped / "scripts/strip_debug_info.py").is_file()
     assert "\n!scripts/strip_debug_info.py\n" in (stripped / ".dockerignore").read_text()
     assert not (kept / "scripts/strip_debug_info.py").exists()
@@ -320,7 +320,7 @@ def test_strip_debug_info_runs_the_services_script_without_apt(
         dockerfile = (project / "Dockerfile").read_text()
         installed = re.findall(r"apt-get install --yes --no-install-recommends (.+)", dockerfile)
         assert installed == (["ca-certificates"] if python_source == "uv-managed" else [])
-        assert "apt-get" not in dockerfile.split(" AS runtime\n")[1]
+        assert "apt-get" not in stages(dockerfile)["runtime"]
 
 
 # A row that strips debug info and builds offline (with Debian packages to export).
@@ -335,8 +335,8 @@ def test_an_offline_build_strips_with_the_services_script(
     rendered: Callable[[str], Path],
 ) -> None:
     dockerfile = (rendered(OFFLINE_STRIPPED) / "Dockerfile").read_text()
-    deps = dockerfile.split(" AS deps\n", 1)[1].split("\nFROM ", 1)[0]
-    exported = dockerfile.split(" AS apt-fill\n", 1)[1].split("--download-only", 1)[1]
+    deps = stages(dockerfile)["deps"]
+    exported = stages(dockerfile)["apt-fill"].split("--download-only", 1)[1]
     assert "--mount=type=bind,from=uv-cache,target=/uv-cache,rw" in deps
     assert STRIP_STEP in deps
     assert "binutils" not in dockerfile
@@ -346,8 +346,8 @@ def test_an_offline_build_strips_with_the_services_script(
 def test_an_offline_build_without_debian_packages_exports_no_apt(render: Render) -> None:
     dockerfile = (render(python_version="3.13", offline_build=True) / "Dockerfile").read_text()
     assert "apt" not in dockerfile
-    export = dockerfile.split(" AS uv-cache-export\n", 1)[1]
-    assert export.split("\n\n", 1)[0] == "COPY --from=uv-cache-fill /uv-cache /"
+    export = stages(dockerfile)["uv-cache-export"]
+    assert export == "FROM scratch AS uv-cache-export\nCOPY --from=uv-cache-fill /uv-cache /"
     assert STRIP_STEP in dockerfile
 
 
